@@ -352,6 +352,7 @@ class TapeWriter:
         self._quarantine: dict[tuple[str, str, str, str], list[pa.Table]] = defaultdict(list)
         self._depth: dict[tuple[str, str, str], int] = {}
         self._sources: list[tuple[str, str, dict[str, Any]]] = []
+        self._replaced: list[Path] = []
 
     # -- context manager: commit on success, drop the buffer on error
     def __enter__(self) -> TapeWriter:
@@ -416,7 +417,7 @@ class TapeWriter:
         for key in sorted(self._pending):
             self._commit_group(key, self._pending[key], manifest)
         self._pending.clear()
-        self._write_quarantine()
+        self._write_quarantine(manifest)
         for path, fmt, extra in self._sources:
             from emerald.tape.manifest import add_source
 
@@ -424,6 +425,9 @@ class TapeWriter:
         self._sources.clear()
         if self.report.entries or manifest["files"]:
             save_manifest(self.root, manifest)
+        for old in self._replaced:  # only now is nothing pointing at them
+            old.unlink(missing_ok=True)
+        self._replaced.clear()
         self.report.check()
         return self.report
 
@@ -441,9 +445,9 @@ class TapeWriter:
         existing_tables = []
         for day in dates:
             date = str(np.datetime64(int(day), "D"))
-            path = partition_dir(self.root, kind, venue, symbol, date) / "part-0.parquet"
-            rel = path.relative_to(self.root).as_posix()
-            if rel in manifest["files"]:
+            rel = self._partition_entry(manifest, kind, venue, symbol, date)
+            if rel is not None:
+                path = self.root / rel
                 old = read_partition_file(path, manifest["files"][rel]["sha256"])
                 if kind == "book":
                     old_depth = old.schema.field("bid_px").type.list_size
@@ -510,17 +514,25 @@ class TapeWriter:
             if e <= s:
                 continue
             date = str(np.datetime64(int(days[s]), "D"))
-            path = partition_dir(self.root, kind, venue, symbol, date) / "part-0.parquet"
             part = merged.slice(s, e - s)
             if kind == "book":
                 part = part.replace_schema_metadata(arrow_schema("book", depth).metadata)
             payload = table_bytes(part)
-            atomic_write_file(path, payload)
+            digest = hashlib.sha256(payload).hexdigest()
+            # content-addressed name: the manifest switches from the old file to the new one in a
+            # single atomic rename of the manifest; the old file is deleted only after that.
+            path = partition_dir(self.root, kind, venue, symbol, date) / f"part-{digest[:16]}.parquet"
             rel = path.relative_to(self.root).as_posix()
+            old_rel = self._partition_entry(manifest, kind, venue, symbol, date)
+            if old_rel is not None and old_rel != rel:
+                manifest["files"].pop(old_rel)
+                self._replaced.append(self.root / old_rel)
+            if not path.exists() or old_rel != rel:
+                atomic_write_file(path, payload)
             manifest["files"][rel] = {
                 "kind": kind, "venue": venue, "symbol": symbol, "date": date, "rows": int(e - s),
                 "min_ts": int(ts[s]), "max_ts": int(ts[e - 1]), "bytes": len(payload),
-                "sha256": hashlib.sha256(payload).hexdigest(),
+                "sha256": digest,
                 **({"book_depth": depth} if kind == "book" else {}),
             }
             rep.files.append(rel)
@@ -529,6 +541,14 @@ class TapeWriter:
             lo, hi = int(nts.min()), int(nts.max())
             rep.first_ts = lo if rep.first_ts is None else min(rep.first_ts, lo)
             rep.last_ts = hi if rep.last_ts is None else max(rep.last_ts, hi)
+
+    @staticmethod
+    def _partition_entry(manifest: dict[str, Any], kind: str, venue: str, symbol: str, date: str) -> str | None:
+        prefix = f"{kind}/venue={venue}/symbol={symbol}/date={date}/"
+        for rel in manifest["files"]:
+            if rel.startswith(prefix):
+                return str(rel)
+        return None
 
     def _quarantine_mask(self, table: pa.Table, mask: np.ndarray, kind: str, venue: str, symbol: str,
                          reason: str, src: np.ndarray, src_names: list[str]) -> None:
@@ -540,9 +560,12 @@ class TapeWriter:
             self._add_quarantine(kind, venue, symbol, reason, table.take(pa.array(sel)),
                                  src_names[s] if s >= 0 else "<existing>")
 
-    def _write_quarantine(self) -> None:
+    def _write_quarantine(self, manifest: dict[str, Any]) -> None:
+        tally = manifest.setdefault("quarantine", {})
         for (kind, venue, symbol, reason), tables in sorted(self._quarantine.items()):
             rows = pa.concat_tables(tables)
+            k = f"{kind}/{venue}/{symbol}/{reason}"
+            tally[k] = tally.get(k, 0) + rows.num_rows
             payload = table_bytes(rows)
             digest = hashlib.sha256(payload).hexdigest()[:16]
             folder = self.root / QUARANTINE_DIR / kind / f"venue={venue}" / f"symbol={symbol}" / f"reason={reason}"

@@ -1,0 +1,3 @@
+from emerald.cli.main import app
+
+app(prog_name="emerald")

@@ -1,0 +1,45 @@
+"""The ``emerald`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emerald import __version__
+from emerald.cli import data
+
+app = typer.Typer(
+    help="EMERALD: research-first backtesting and paper trading for crypto perps. One set of kernels for "
+         "backtest, recorder, paper and live.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data.app, name="data")
+
+
+@app.command("demo")
+def demo(
+    root: Annotated[Path, typer.Option("--root", help="Where to build the demo tape.")] = Path("demo-tape"),
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    days: Annotated[int, typer.Option(help="Days of data.", min=1, max=365)] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+) -> None:
+    """Run the demo end to end. For now: build the demo tape and print its summary."""
+    data.demo(root=root, seed=seed, days=days, as_json=as_json)
+
+
+@app.command("version")
+def version(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the EMERALD version."""
+    if as_json:
+        from emerald.cli._common import emit_json
+
+        emit_json({"version": __version__})
+    else:
+        print(__version__)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

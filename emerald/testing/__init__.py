@@ -1,0 +1,1 @@
+"""Test helpers that ship with the package: tiny tape builders and hypothesis strategies."""
