@@ -294,9 +294,12 @@ class Tape:
 
     def sql(self, query: str) -> Any:
         """Run SQL over the kind views; returns a polars DataFrame."""
+        import polars as pl
+
         con = self.duckdb()
         try:
-            return con.execute(query).pl()
+            rel = con.sql(query)
+            return pl.DataFrame() if rel is None else pl.from_arrow(rel.to_arrow_table())
         except Exception as e:  # duckdb raises many error types; surface them as a config problem
             raise ConfigError(f"SQL failed: {e}") from None
         finally:

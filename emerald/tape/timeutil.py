@@ -100,4 +100,6 @@ def ns_to_iso(ts: int | None) -> str | None:
     """Format int64 ns as ISO-8601 UTC with a ``Z`` (None passes through)."""
     if ts is None:
         return None
-    return np.datetime_as_string(np.datetime64(int(ts), "ns"), unit="auto") + "Z"
+    ts = int(ts)
+    unit = "s" if ts % 1_000_000_000 == 0 else "ms" if ts % 1_000_000 == 0 else "us" if ts % 1000 == 0 else "ns"
+    return np.datetime_as_string(np.datetime64(ts, "ns"), unit=unit) + "Z"
