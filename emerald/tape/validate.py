@@ -109,17 +109,16 @@ def spike_mask(x: np.ndarray, ratio: float = DEFAULT_SPIKE_RATIO, block: int = S
     their block of ``block`` consecutive rows (NaN ignored). Series shorter than 5 values are not
     checked: a median of fewer points cannot tell which value is the spike."""
     n = x.size
-    out = np.zeros(n, dtype=bool)
     if n < 5 or ratio <= 0 or not np.isfinite(ratio):
-        return out
-    nblocks = max(1, n // block)
-    edges = np.linspace(0, n, nblocks + 1).astype(np.int64)
-    has_nan = bool(np.isnan(x).any())
-    for b in range(nblocks):
-        seg = x[edges[b]:edges[b + 1]]
-        med = np.nanmedian(seg) if has_nan else np.median(seg)
-        if not np.isfinite(med) or med <= 0:
-            continue
-        with np.errstate(invalid="ignore"):
-            out[edges[b]:edges[b + 1]] = (seg > med * ratio) | (seg < med / ratio)
-    return out
+        return np.zeros(n, dtype=bool)
+    med_fn = np.nanmedian if bool(np.isnan(x).any()) else np.median
+    nb = max(1, n // block)
+    if nb == 1:
+        ref = np.full(n, med_fn(x))
+    else:
+        ref = np.repeat(med_fn(x[: nb * block].reshape(nb, block), axis=1), block)
+        # the remainder joins the last block
+        ref = np.concatenate([ref[: (nb - 1) * block], np.full(n - (nb - 1) * block, med_fn(x[(nb - 1) * block:]))])
+    with np.errstate(invalid="ignore"):
+        ok_ref = np.isfinite(ref) & (ref > 0)
+        return ok_ref & ((x > ref * ratio) | (x < ref / ratio))

@@ -100,10 +100,15 @@ def read_lines(path: Path, *, encoding: str = "utf8") -> pa.StringArray:
 def split_fields(lines: pa.Array, delimiter: str, n: int) -> tuple[list[pa.Array], BoolArray]:
     """Split lines on ``delimiter``: the first ``n`` fields (surrounding double quotes removed)
     and a mask of the lines that have exactly ``n`` fields (fields of other lines are junk)."""
-    ok = np.asarray(pc.equal(pc.list_value_length(pc.split_pattern(lines, delimiter)), n))
-    padded = pc.split_pattern(pc.binary_join_element_wise(lines, delimiter * n, ""), delimiter)
-    fields = [pc.replace_substring_regex(pc.list_element(padded, i), pattern=r'^"(.*)"$', replacement=r"\1")
-              for i in range(n)]
+    lists = pc.split_pattern(lines, delimiter)
+    ok = np.asarray(pc.equal(pc.list_value_length(lists), n))
+    flat = lists.filter(pa.array(ok)).flatten()
+    # row -> its position among the good rows; other rows take a null (then "")
+    position = pa.array(np.cumsum(ok) - 1, mask=~ok)
+    fields = []
+    for i in range(n):
+        column = pc.fill_null(flat.take(pa.array(np.arange(i, len(flat), n))).take(position), "")
+        fields.append(pc.replace_substring_regex(column, pattern=r'^"(.*)"$', replacement=r"\1"))
     return fields, ok
 
 

@@ -119,14 +119,14 @@ def open_source(path: Path) -> Iterator[BinaryIO | Any]:
             yield stream
 
 
-def csv_lines(stream: Any, *, path: str, block_bytes: int = BLOCK_BYTES) -> Iterator[pl.DataFrame]:
+def csv_lines(stream: Any, *, path: str) -> Iterator[pl.DataFrame]:
     """Yield the lines of a CSV stream block by block as frames ``line_no`` (1-based), ``line``.
 
     pyarrow.csv reads whole lines (the delimiter is a control character these formats never
     hold), so a line with a wrong field count is rejected on its own instead of failing the file.
     Fields in these formats are never quoted. A UTF-8 byte-order mark is dropped.
     """
-    read = pacsv.ReadOptions(column_names=["line"], block_size=block_bytes)
+    read = pacsv.ReadOptions(column_names=["line"], block_size=BLOCK_BYTES)
     parse = pacsv.ParseOptions(delimiter="\x1f", quote_char=False, double_quote=False, escape_char=False,
                                newlines_in_values=False, ignore_empty_lines=False)
     convert = pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False,
@@ -268,7 +268,7 @@ _PARSED: dict[str, dict[str, str]] = {
     "bookTicker": {"best_bid_price": "float", "best_bid_qty": "float", "best_ask_price": "float",
                    "best_ask_qty": "float", "transaction_time": "int"},
     "fundingRate": {"calc_time": "int", "funding_interval_hours": "int", "last_funding_rate": "float"},
-    "metrics": {"create_time": "datetime", "symbol": "str", "sum_open_interest": "float",
+    "metrics": {"create_time": "datetime", "sum_open_interest": "float",
                 "sum_open_interest_value": "float", **{r: "str" for r in _METRICS_RATIOS}},
     "klines": {"open_time": "int", "open": "float", "high": "float", "low": "float", "close": "float",
                "volume": "float", "close_time": "int", "quote_volume": "float", "count": "int",
@@ -314,7 +314,6 @@ class _File:
     interval: str | None
     venue: str
     symbol: str
-    name_symbol: str | None
     market: str
     spec: InstrumentSpec | None
     unit: str | None = None
@@ -504,11 +503,6 @@ def _import_file(f: _File, writer: TapeWriter, report: ImportReport, rejects: Li
             if f.unit is None and good.height and f.file_type in _TIME_COLUMN:
                 f.unit = guess_int_unit(good[_TIME_COLUMN[f.file_type]].to_numpy())
                 add_note(report, f"{f.path.name}: times in {f.unit}")
-            if f.file_type == "metrics" and f.name_symbol is not None:
-                wrong = pl.col("symbol") != f.name_symbol
-                bad = pl.concat([bad, good.filter(wrong).select("line_no", "line").with_columns(
-                    pl.lit("symbol_mismatch.symbol").alias("reason"))])
-                good = good.filter(~wrong)
             kind, data = _map_block(f, good, report, rejects)
             reject_rows(rejects, bad, f.source)
             report.lines_parsed += len(data["ts_event"])
@@ -592,8 +586,7 @@ def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symb
         if file_type is None:
             raise ConfigError(f"cannot tell the Binance Vision file type from the name {path.name!r}; give "
                               "file_type= (trades, aggTrades, 1m, markPriceKlines-1h, ...)")
-        name_symbol = detected[2] if detected else None
-        sym = symbol or name_symbol
+        sym = symbol or (detected[2] if detected else None)
         if sym is None:
             raise ConfigError(f"cannot tell the symbol from the name {path.name!r}; give --symbol")
         try:
@@ -601,7 +594,7 @@ def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symb
         except ConfigError:
             spec = None
         f = _File(path=path, source=str(path), file_type=file_type, interval=interval, venue=venue, symbol=sym,
-                  name_symbol=name_symbol, market=market, spec=spec)
+                  market=market, spec=spec)
         _import_file(f, writer, report, rejects)
     rejects.flush(writer)
     return report
