@@ -32,7 +32,7 @@ def run(cmd: list[str], **kw: object) -> int:
 
 
 def setup() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by any python3
         sys.exit(f"EMERALD needs Python >= 3.11, this is {sys.version.split()[0]}")
     want = hashlib.sha256(LOCK.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:

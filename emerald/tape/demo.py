@@ -187,7 +187,7 @@ def _vwap_peak(a: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# seeded streams and counter-based hashes
+# seeded streams
 
 
 def _key(name: str | int) -> int:
@@ -201,25 +201,9 @@ def _stream(seed: int, *names: str | int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=tuple(map(_key, names)))))
 
 
-def _salt(seed: int, *names: str) -> np.ndarray:
-    return np.random.SeedSequence(seed, spawn_key=tuple(map(_key, names))).generate_state(1, np.uint64)
-
-
-_M1, _M2, _M3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser on a uint64 array (wraps on purpose)."""
-    x = x + _M1
-    x = (x ^ (x >> _S30)) * _M2
-    x = (x ^ (x >> _S27)) * _M3
-    return x ^ (x >> _S31)
-
-
-def _unit(h: np.ndarray) -> np.ndarray:
-    """uint64 hash -> float in [0, 1)."""
-    return (h >> _S11).astype(np.float64) * (1.0 / (1 << 53))
+def _salt(seed: int, *names: str) -> np.uint64:
+    """A 64-bit key for the counter-based hashes of one named stream."""
+    return np.random.SeedSequence(seed, spawn_key=tuple(map(_key, names))).generate_state(1, np.uint64)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,6 +262,51 @@ def _smooth(target: np.ndarray, tau: float, y0: float) -> np.ndarray:
     return _ar1_nb(target * (1.0 - phi), phi, y0)
 
 
+@njit(cache=True)
+def _mix_nb(x):  # type: ignore[no-untyped-def]
+    """splitmix64 finaliser (uint64, wraps on purpose)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True)
+def _unit_nb(h):  # type: ignore[no-untyped-def]
+    """uint64 hash -> float in [0, 1)."""
+    return np.float64(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def _book_side_nb(touch, direction, secs, salt, occupancy, depth):  # type: ignore[no-untyped-def]
+    """Ticks and uniform size draws of the first ``depth`` resting levels from the touch outwards.
+
+    Whether a tick (other than the touch) holds size, and how much, is a hash of the tick and an
+    epoch, so levels persist while the book slides: presence refreshes every 64 s, sizes every
+    3 s for the first three levels and every 20 s deeper, each tick with its own phase.
+    """
+    n = touch.size
+    ticks = np.empty((n, depth), dtype=np.int64)
+    u = np.empty((n, depth))
+    for i in range(n):
+        k = 0
+        j = 0
+        while k < depth:
+            t = touch[i] + direction * j
+            h = _mix_nb(np.uint64(t) ^ salt)
+            j += 1
+            if j > 1:
+                epoch = (secs[i] + (h & np.uint64(63))) >> np.uint64(6)
+                if _unit_nb(_mix_nb(h ^ (epoch * np.uint64(0xBF58476D1CE4E5B9)))) >= occupancy:
+                    continue
+            life = np.uint64(3) if k < 3 else np.uint64(20)
+            q_epoch = (secs[i] + h % life) // life
+            ticks[i, k] = t
+            u[i, k] = _unit_nb(_mix_nb(h ^ np.uint64(0x94D049BB133111EB) ^ (q_epoch * np.uint64(0x9E3779B97F4A7C15))))
+            k += 1
+    return ticks, u
+
+
 # --------------------------------------------------------------------------------------------
 # small helpers
 
@@ -293,6 +322,12 @@ def _round_step(k: np.ndarray, step: float) -> np.ndarray:
 
 def _lots(qty: np.ndarray, lot: float) -> np.ndarray:
     return _round_step(np.maximum(1.0, np.rint(qty / lot)), lot)
+
+
+def _resting(qty: np.ndarray, lot: float) -> np.ndarray:
+    """Resting sizes with two significant digits (as posted by people, and compact), in lots."""
+    step = 10.0 ** (np.floor(np.log10(qty)) - 1.0)
+    return _lots(np.rint(qty / step) * step, lot)
 
 
 def _shape(n: int, start: float, rise: float, hold: float, fall: float) -> np.ndarray:
@@ -529,29 +564,6 @@ def _spread_ticks(market: _Market, sig_s: np.ndarray, sigma: float) -> np.ndarra
     return np.maximum(1, np.rint(market.spread_ticks * (0.75 + 0.25 * sig_s / sigma))).astype(np.int64)
 
 
-def _book_side(touch: np.ndarray, direction: int, secs: np.ndarray, salt: np.ndarray, occupancy: float,
-               depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """Price ticks and a uniform size draw of the first ``depth`` resting levels from the touch.
-
-    Whether a tick holds size, and how much, is a hash of (tick, epoch): levels persist while the
-    book slides and refresh every minute (presence) or every 3 s (touch) to 20 s (deeper sizes).
-    """
-    width = depth + math.ceil(1.5 * depth / occupancy) if depth > 1 else 1
-    ticks = touch[:, None] + direction * np.arange(width, dtype=np.int64)
-    h = _mix(ticks.astype(np.uint64) ^ salt)
-    epoch = (secs[:, None] + (h % np.uint64(60))) // np.uint64(60)
-    present = _unit(_mix(h ^ (epoch * _M2))) < occupancy
-    present[:, 0] = True
-    present[:, width - depth:] = True
-    rank = np.cumsum(present, axis=1)
-    cols = np.nonzero(present & (rank <= depth))[1].reshape(-1, depth)
-    picked = np.take_along_axis(ticks, cols, axis=1)
-    hp = np.take_along_axis(h, cols, axis=1)
-    life = np.where(np.arange(depth) < 3, 3, 20).astype(np.uint64)[None, :]
-    q_epoch = (secs[:, None] + hp % life) // life
-    return picked, _unit(_mix(hp ^ _M3 ^ (q_epoch * _M1)))
-
-
 @dataclass
 class _Touch:
     bid: np.ndarray         # touch prices per second
@@ -578,13 +590,13 @@ def _market_day(seed: int, day: int, market: _Market, ad: _AssetDay, day_ns: int
     depth = BOOK_DEPTH if market.book else 1
     salt_b = _salt(seed, "book", market.venue, asset.symbol, "bid")
     salt_a = _salt(seed, "book", market.venue, asset.symbol, "ask")
-    bt, bu = _book_side(kb, -1, secs, salt_b, market.occupancy, depth)
-    at, au = _book_side(ka, 1, secs, salt_a, market.occupancy, depth)
+    bt, bu = _book_side_nb(kb, -1, secs, salt_b, market.occupancy, depth)
+    at, au = _book_side_nb(ka, 1, secs, salt_a, market.occupancy, depth)
     ranks = np.arange(depth)
     profile = ((1.0 + 0.15 * ranks) ** 1.3)[None, :]
     tilt = np.clip(1.0 - ranks / 5.0, 0.0, 1.0)[None, :] * (0.8 * flow)[:, None]
-    bq = _lots(market.touch_qty * profile * (0.3 - np.log1p(-bu)) * np.exp(tilt), lot)
-    aq = _lots(market.touch_qty * profile * (0.3 - np.log1p(-au)) * np.exp(-tilt), lot)
+    bq = _resting(market.touch_qty * profile * (0.3 - np.log1p(-bu)) * np.exp(tilt), lot)
+    aq = _resting(market.touch_qty * profile * (0.3 - np.log1p(-au)) * np.exp(-tilt), lot)
     bp, ap = _round_step(bt, tick), _round_step(at, tick)
     ts = day_ns + np.arange(DAY_S, dtype=np.int64) * NS
     recv = ts + _latency(rng, DAY_S)

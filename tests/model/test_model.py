@@ -5,7 +5,15 @@ import pyarrow as pa
 import pytest
 
 from emerald.errors import ConfigError
-from emerald.model import DTYPES, InstrumentKind, InstrumentRegistry, Kind, book_dtype, get_instrument, load_instruments
+from emerald.model import (
+    DTYPES,
+    InstrumentKind,
+    InstrumentRegistry,
+    Kind,
+    book_dtype,
+    get_instrument,
+    load_instruments,
+)
 from emerald.tape.schema import KINDS, arrow_schema
 
 ARROW_FOR = {np.dtype(np.int64): pa.int64(), np.dtype(np.float64): pa.float64(), np.dtype(np.int8): pa.int8(),

@@ -5,14 +5,16 @@ part: ``trades``, ``aggTrades``, ``1m`` or ``klines-1m``, ``markPriceKlines-1h``
 comes from the name unless ``--symbol`` is given. ``--venue`` is required and tells the market,
 whose column layouts and units differ: ``binance-spot``, ``binance-usdm``, ``binance-coinm`` (for
 another venue name, give ``market=spot|um|cm``). Futures files gained a header row in 2022; a file
-has one when its first field is not a number.
+has one when its first field is the name of the first column (``id``, ``open_time``, ...), which a
+number never is. Header names are checked against Binance's (a mismatch is noted; a COIN-M
+``base_qty`` header on a USD-M trades file, or the reverse, is an error).
 
 | file name | columns (positional) | tape kind |
 |---|---|---|
 | ``BTCUSDT-trades-2023-04-05.zip`` | spot ``id, price, qty, quoteQty, time, isBuyerMaker, isBestMatch``; USD-M ``id, price, qty, quote_qty, time, is_buyer_maker``; COIN-M ``..., base_qty, ...`` | trades |
 | ``BTCUSDT-aggTrades-2023-04-05.zip`` | ``agg_trade_id, price, quantity, first_trade_id, last_trade_id, transact_time, is_buyer_maker`` (+ ``is_best_match`` on spot) | trades, ``trade_id`` = aggregate id |
 | ``BTCUSDT-bookTicker-2023-04-05.zip`` | ``update_id, best_bid_price, best_bid_qty, best_ask_price, best_ask_qty, transaction_time, event_time`` | quotes |
-| ``BTCUSDT-1m-2021-11-27.zip`` | ``open_time, open, high, low, close, volume, close_time, quote_volume, count, taker_buy_volume, taker_buy_quote_volume, ignore`` | bars |
+| ``BTCUSDT-1m-2021-11-27.zip`` | ``open_time, open, high, low, close, volume, close_time, quote_volume, count, taker_buy_volume, taker_buy_quote_volume, ignore`` (COIN-M: ``base_volume`` and ``taker_buy_base_volume`` at positions 7 and 10) | bars |
 | ``BTCUSDT-markPriceKlines-1m-...`` / ``indexPriceKlines`` | kline columns | prices (mark / index) |
 | ``BTCUSDT-fundingRate-2023-04.zip`` | ``calc_time, funding_interval_hours, last_funding_rate`` | funding (settlements) |
 | ``BTCUSDT-metrics-2023-04-05.zip`` | ``create_time, symbol, sum_open_interest, sum_open_interest_value, count_toptrader_long_short_ratio, sum_toptrader_long_short_ratio, count_long_short_ratio, sum_taker_long_short_vol_ratio`` | open_interest |
@@ -257,6 +259,8 @@ _COLUMNS: dict[tuple[str, str], tuple[str, ...]] = {
     ("fundingRate", "futures"): ("calc_time", "funding_interval_hours", "last_funding_rate"),
     ("metrics", "futures"): ("create_time", "symbol", "sum_open_interest", "sum_open_interest_value",
                              *_METRICS_RATIOS),
+    ("klines", "cm"): ("open_time", "open", "high", "low", "close", "volume", "close_time", "base_volume", "count",
+                       "taker_buy_volume", "taker_buy_base_volume", "ignore"),
     **{(t, "any"): _KLINE_COLUMNS for t in _KLINE_TYPES},
 }
 # the columns each file type reads, with their types; every other column is left as text
@@ -271,8 +275,8 @@ _PARSED: dict[str, dict[str, str]] = {
     "metrics": {"create_time": "datetime", "sum_open_interest": "float",
                 "sum_open_interest_value": "float", **{r: "str" for r in _METRICS_RATIOS}},
     "klines": {"open_time": "int", "open": "float", "high": "float", "low": "float", "close": "float",
-               "volume": "float", "close_time": "int", "quote_volume": "float", "count": "int",
-               "taker_buy_volume": "float", "taker_buy_quote_volume": "float"},
+               "volume": "float", "close_time": "int", "count": "int", "taker_buy_volume": "float",
+               "base_volume": "float", "taker_buy_base_volume": "float"},
     **{t: {"open_time": "int", "close": "float", "close_time": "int"} for t in ("markPriceKlines",
                                                                               "indexPriceKlines")},
 }
@@ -329,20 +333,28 @@ def _layout(file_type: str, market: str, source: str) -> tuple[str, ...]:
     raise AssertionError(f"no column layout for {file_type}/{market}")
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _norm(name: str) -> str:
+    return name.strip().lower().replace("_", "")
 
 
-def _check_first_line(f: _File, fields: list[str], names: tuple[str, ...], is_header: bool) -> None:
+def _check_first_line(f: _File, fields: list[str], names: tuple[str, ...], is_header: bool,
+                      report: ImportReport) -> None:
+    """The first line must have the layout's field count; a header must name the market's columns."""
+    what = "header" if is_header else "first line"
     if len(fields) != len(names):
-        what = "header" if is_header else "first line"
         raise DataError(f"{f.file_type} file for market {f.market} has {len(names)} columns {list(names)}, its "
                         f"{what} has {len(fields)}; check --venue/market= and file_type=", path=f.source,
                         field="columns", value=",".join(fields)[:200])
+    if not is_header:
+        return
+    if f.file_type == "trades" and f.market != "spot" and _norm(fields[3]) != _norm(names[3]):
+        # USD-M and COIN-M trades differ only here: quote_qty vs base_qty
+        raise DataError(f"column 4 of {f.market} trades is {names[3]}, the header says {fields[3]}; check --venue",
+                        path=f.source, field="header", value=",".join(fields)[:200])
+    differ = [f"{got} (expected {want})" for got, want in zip(fields, names, strict=True) if _norm(got) != _norm(want)]
+    if differ:
+        add_note(report, f"{f.path.name}: header names differ from Binance's documented columns: "
+                         f"{', '.join(differ)}; columns are read by position")
 
 
 # --------------------------------------------------------------------------------------------
@@ -424,7 +436,7 @@ def _map_bars(f: _File, df: pl.DataFrame, length: np.ndarray) -> dict[str, np.nd
     19523.0,0.55694227,0`` -> bar at 2021-11-27T00:00Z, 1 min, volume 36304.2, buy 19523.0, 79 trades.
     """
     if f.market == "cm":  # volume and taker_buy_volume count contracts; positions 7 and 10 are base
-        volume, buy = df["quote_volume"].to_numpy(), df["taker_buy_quote_volume"].to_numpy()
+        volume, buy = df["base_volume"].to_numpy(), df["taker_buy_base_volume"].to_numpy()
     else:
         volume, buy = df["volume"].to_numpy(), df["taker_buy_volume"].to_numpy()
     return {"ts_event": _ns(f, df["open_time"].to_numpy()), "interval_ns": length,
@@ -485,12 +497,10 @@ def _import_file(f: _File, writer: TapeWriter, report: ImportReport, rejects: Li
         for lines in csv_lines(stream, path=f.source):
             if header is None:
                 first = lines["line"][0].split(",")
-                header = not _is_number(first[0])
-                _check_first_line(f, first, names, header)
+                header = _norm(first[0]) == _norm(names[0])
+                _check_first_line(f, first, names, header, report)
                 if header:
                     lines = lines.slice(1)
-                    if lines.height:
-                        _check_first_line(f, lines["line"][0].split(","), names, False)
                 add_note(report, f"{f.path.name}: {f.file_type}"
                                  + (f" {f.interval}" if f.interval else "")
                                  + (", header row" if header else ", no header row"))

@@ -76,6 +76,7 @@ from emerald.tape.importers.binance_vision import (
     reject_rows,
     stable_id,
 )
+from emerald.tape.timeutil import check_zone
 from emerald.tape.writer import TapeWriter
 
 FORMAT = "tardis"
@@ -468,7 +469,7 @@ def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symb
     if unknown:
         raise ConfigError(f"unknown option for format {FORMAT}, was {unknown[0]!r}; known: data_type, "
                           "funding_interval_hours")
-    if tz is not None and tz.upper() not in ("UTC", "Z"):
+    if tz is not None and check_zone(tz) != "UTC":
         raise ConfigError(f"Tardis times are UTC; --tz must be UTC or omitted, was {tz!r}")
     forced = options.get("data_type")
     if forced is not None and forced not in DATA_TYPES:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -251,7 +251,7 @@ def test_funding_rate_settlements_match_binance_history(real_data: Path, tmp_pat
     for row in csv.DictReader(export.read_text(encoding="utf-8-sig").splitlines()):
         t = datetime.strptime(row["Time"], "%Y-%m-%d %H:%M:%S") - timedelta(hours=1)
         if datetime(2023, 4, 1) <= t <= datetime(2023, 4, 5, 16):
-            key = int(t.replace(tzinfo=timezone.utc).timestamp()) * 1_000_000_000
+            key = int(t.replace(tzinfo=UTC).timestamp()) * 1_000_000_000
             expected[key] = float(row["Funding Rate"].rstrip("%")) / 100
     assert len(expected) == 15
     got = dict(zip(f["ts_event"].to_list(), f["rate"].to_list(), strict=True))
@@ -275,6 +275,17 @@ def test_metrics_open_interest_and_ratios(tmp_path: Path) -> None:
          "sum_taker_long_short_vol_ratio"), start=4)}
     assert report.unhandled == {f"metrics.{k}": v for k, v in non_empty.items()}
     assert non_empty["sum_taker_long_short_vol_ratio"] == 2
+
+
+def test_headerless_metrics_keep_their_first_line(tmp_path: Path) -> None:
+    # the first field of a metrics line is a date-time, not a number: it must not pass for a header
+    src = DATA / "um" / "BTCUSDT-metrics-2023-04-05.csv"
+    path = tmp_path / "in" / src.name
+    path.parent.mkdir()
+    path.write_text("".join(src.read_text().splitlines(keepends=True)[1:]))
+    report = run_import("binance-vision", [path], tmp_path / "tape", venue="binance-usdm")
+    assert report.lines_in == report.lines_parsed == 3 and balanced(report)
+    assert read(tmp_path / "tape", "open_interest", "binance-usdm", "BTCUSDT").height == 3
 
 
 def test_coinm_klines_and_metrics_use_base_and_contract_values(tmp_path: Path) -> None:
@@ -366,6 +377,9 @@ def test_renamed_file_needs_file_type_and_symbol(tmp_path: Path) -> None:
 def test_wrong_market_is_caught_from_the_columns(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="has 7 columns"):  # a USD-M trades file read as spot
         run_import("binance-vision", [DATA / "um" / "BTCUSDT-trades-2023-04-05.csv"], tmp_path, venue="binance-spot")
+    with pytest.raises(DataError, match="column 4 of um trades is quote_qty, the header says base_qty"):
+        run_import("binance-vision", [DATA / "cm" / "BTCUSD_PERP-trades-2023-04-05.csv"], tmp_path,
+                   venue="binance-usdm")
     with pytest.raises(ConfigError, match="futures only"):
         run_import("binance-vision", [DATA / "um" / "BTCUSDT-bookTicker-2023-04-05.csv"], tmp_path,
                    venue="binance-spot")

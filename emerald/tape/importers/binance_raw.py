@@ -1,0 +1,1213 @@
+"""Binance raw WebSocket captures: one message per line, ``<local receive time µs> <JSON>``.
+
+The JSON is a combined-stream envelope ``{"stream": "btcusdt@trade", "data": {...}}``, or, for a
+REST depth snapshot written into the capture, the bare ``GET /depth`` answer
+``{"lastUpdateId", "E", "T", "bids", "asks"}`` (anywhere in the file). Files may be gzip (one or
+several members) or plain text. Several files given together are **one continuous capture** in
+the order given: the order book, the funding state and the bookTicker seed carry over.
+
+| stream | tape kind | mapping |
+|---|---|---|
+| ``<s>@trade`` | trades | price ``p``, qty ``q``, side from ``m`` (true: the buyer was the maker, so the seller was the aggressor, -1), trade_id ``t`` |
+| ``<s>@aggTrade`` | trades | as ``trade`` with trade_id ``a``; dropped (counted in ``unhandled['aggTrade']``, with a note) when the symbol also has a ``trade`` stream, else volume would count twice |
+| ``<s>@depth[@100ms\\|@0ms...]`` | book | top-``depth`` snapshots of a book rebuilt from the REST snapshot plus the diff events (below) |
+| ``<s>@bookTicker`` | quotes | bid ``b``/``B``, ask ``a``/``A`` |
+| ``<s>@markPrice[@1s]`` | prices, funding | mark ``p``, index ``i``, spot_ref NaN; funding rows below |
+| ``<s>@forceOrder``, ``!forceOrder@arr`` | liquidations | side ``o.S`` (SELL -1: a long was liquidated, BUY +1), price ``o.ap`` (average fill price; ``o.p`` when ``ap`` is 0), qty ``o.q``, time ``o.T`` |
+| ``<s>@kline_<i>`` | bars | closed klines only (``k.x`` true; open ones are counted in ``unhandled['kline.open']``): open time ``t``, interval from ``i``, o/h/l/c, volume ``v`` (base), buy_volume ``V`` (taker buy base), sell_volume ``v - V``, trades ``n`` |
+| anything else | | counted in ``unhandled`` by stream type (``depth20``, ``ticker``...) |
+
+Times: ``ts_recv`` = the local receive time (µs -> ns); ``ts_event`` = the event's ``T``
+(trade / transaction time) when present, else ``E`` (ms -> ns). Spot ``bookTicker`` carries
+neither, so its quotes have ``ts_event = ts_recv`` (a note says so).
+
+Venue and symbol: ``symbol`` defaults to the stream name's prefix, upper-cased (a capture holding
+several symbols is written as one group per symbol); when ``symbol`` is given, only that symbol's
+streams are imported and the others are counted in ``unhandled['other_symbol']``. ``venue`` is
+``binance-usdm`` or ``binance-spot``; when not given it is inferred: depth events carrying ``pu``
+or any ``markPrice`` stream mean ``binance-usdm``; otherwise ``binance-spot`` (with a note when no
+depth stream backed the guess).
+
+Order book
+----------
+Binance's "how to manage a local order book" procedure: a REST snapshot with ``lastUpdateId = L``
+is the sync point; diff events with ``u < L`` (USD-M) / ``u <= L`` (spot) are older than it and
+dropped; the first applied event must straddle it (USD-M ``U <= L <= u``, spot
+``U <= L + 1 <= u``); afterwards each event must chain to the previous one (USD-M ``pu == previous
+u``, spot ``U == previous u + 1``; the rule follows the event: ``pu`` present means USD-M). A break
+is a **gap**: the book is invalid and emits no rows until the next sync point (a **resync**). Diff
+events received while no sync point exists are buffered (up to 1,000) and replayed once one
+arrives, so a snapshot written a few lines after the stream starts loses nothing.
+
+A capture without a REST snapshot (the spot capture) gets a **partial** book: when 1,000 events
+are buffered, or the input ends, without a snapshot, the book is seeded with the one level per
+side of the last ``bookTicker`` received before a buffered event whose update range straddles that
+bookTicker's ``u`` (same id sequence as the diffs), and the diffs are applied from there. Such a
+book holds exactly the levels some diff (or the seed) touched, each with its true quantity, so it
+is never crossed, but levels no diff touched are missing: its top-N can have holes. Rows from it
+are written like any other, ``report.book['book']['partial']`` is True with the number of such
+rows, and a note says so. Once a capture has shown a REST snapshot, only REST snapshots resync.
+
+Rows: the top-``depth`` levels (option ``depth``, default 20) are written when they differ from
+the last row written, at most once per ``book_interval_ms`` of event time (default 100): the state
+after the first event at or past the interval is written, stamped with that event's times.
+``report.book['book']`` counts ``events`` = ``events_applied + events_before_snapshot +
+events_dropped_invalid + events_stale``, plus ``gaps``, ``resyncs``, ``seeds``, ``rows`` and
+``rows_partial``. Levels are kept in dicts keyed by the price string (Binance prints one price one
+way); zero quantities (``"0"``, ``"0.000"``...) remove a level.
+
+Funding (``markPrice``): a published (``is_settlement`` False) row at ``E`` with ``rate = r`` and
+``next_funding_ts = T`` for the first message and each time ``(r, T)`` changes (repeats carry no
+information: the as-of value is the same); a settlement row (``is_settlement`` True) at the old
+``T`` each time ``T`` advances, with the last ``r`` published while ``T`` still equalled it (the
+rule that reproduces Binance's funding history: in the real capture a message 10 ms after 00:00
+still carries the settling rate). ``interval_ns`` is ``funding_interval_h`` hours (default 8).
+
+Options: ``depth`` (int, default 20), ``book_interval_ms`` (default 100), ``funding_interval_h``
+(default 8).
+
+Speed: lines are routed on the stream name before any JSON decoding. ``bookTicker``, ``trade`` and
+``aggTrade`` lines (most of a capture) are collected per block and decoded by pyarrow's JSON reader
+in a worker thread while the main thread decodes the depth events with orjson and keeps the book;
+gzip is inflated in another thread. A block the bulk reader refuses (bad JSON, a missing field) is
+decoded line by line so that each bad line is rejected with its file and line number. ``strict``
+mode decodes every line in order, so it raises on the first bad line.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import zlib
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.json as pajson
+
+from emerald.errors import ConfigError, DataError
+from emerald.tape.importers.base import ImportReport, LineRejects
+from emerald.tape.writer import TapeWriter
+
+FORMAT = "binance-raw"
+VENUES = ("binance-usdm", "binance-spot")
+_OPTIONS = {"depth": 20, "book_interval_ms": 100, "funding_interval_h": 8}
+
+MS = 1_000_000
+US = 1_000
+HOUR_NS = 3_600_000_000_000
+# local receive times must be µs between 2000-01-01 and 2100-01-01
+_MIN_US, _MAX_US = 946_684_800_000_000, 4_102_444_800_000_000
+_MAX_MS = 4_102_444_800_000
+
+_SYNC_BUFFER = 1000        # diff events kept while waiting for a sync point
+_FLUSH_ROWS = 1_000_000    # buffered rows that trigger a write
+_GZIP_CHUNK = 1 << 20
+_PLAIN_CHUNK = 1 << 23
+
+_ZEROS = frozenset(["0", "0."] + ["0." + "0" * k for k in range(1, 19)])
+
+_KLINE_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+             "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
+             "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}
+
+# route codes; the first three are bulk-decoded outside strict mode
+_QUOTE, _TRADE, _AGG, _DEPTH, _MARK, _LIQ, _KLINE, _SKIP = range(8)
+
+_STREAM_PREFIX = b'{"stream":"'
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+
+def _read_blocks(path: Path, report: ImportReport, strict: bool) -> Iterator[bytes]:
+    """Yield the decompressed bytes of ``path`` in blocks; gzip is inflated in a worker thread
+    (zlib releases the GIL) so that it overlaps the parsing."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> None:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            with open(path, "rb") as fh:
+                gz = fh.read(2) == b"\x1f\x8b"
+                fh.seek(0)
+                if not gz:
+                    while chunk := fh.read(_PLAIN_CHUNK):
+                        put(chunk)
+                    put(done)
+                    return
+                d = zlib.decompressobj(31)
+                while not stop.is_set() and (data := fh.read(_GZIP_CHUNK)):
+                    while data:
+                        if d.eof:  # a further gzip member
+                            d = zlib.decompressobj(31)
+                        out = d.decompress(data)
+                        if out:
+                            put(out)
+                        data = d.unused_data if d.eof else b""
+                put(done if d.eof else ("truncated", None))
+        except (OSError, zlib.error) as e:
+            put(("error", e))
+
+    worker = threading.Thread(target=produce, name=f"inflate:{path.name}", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, tuple):
+                what, err = item
+                if what == "error":
+                    raise DataError(f"cannot read the capture ({err})", path=str(path)) from None
+                if strict:
+                    raise DataError("gzip stream ends early (truncated file)", path=str(path))
+                report.notes.append(f"{path}: gzip stream ends early (truncated file); the lines before "
+                                    "the cut were imported, a cut last line is rejected like any bad line")
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+# --------------------------------------------------------------------------------------------
+# column accumulators
+
+
+class _Trades:
+    """Trade rows decoded line by line (strict mode and bulk fallback)."""
+
+    __slots__ = ("ev", "recv", "px", "qty", "side", "tid")
+
+    def __init__(self) -> None:
+        self.ev: list[int] = []
+        self.recv: list[int] = []
+        self.px: list[float] = []
+        self.qty: list[float] = []
+        self.side: list[int] = []
+        self.tid: list[int] = []
+
+    def add(self, d: dict[str, Any], recv: int, id_key: str) -> None:
+        """``trade`` / ``aggTrade`` data (USD-M; spot adds ``b``, ``a``, ``M``)::
+
+            {"e":"trade","E":1680652700455,"T":1680652700452,"s":"BTCUSDT","t":3535186032,
+             "p":"28145.10","q":"0.002","X":"MARKET","m":true}
+            {"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.001","q":"100",
+             "f":100,"l":105,"T":123456785,"m":true}
+        """
+        px, qty, m, tid = float(d["p"]), float(d["q"]), d["m"], d[id_key]
+        t = d.get("T") or d["E"]
+        if type(m) is not bool:
+            raise _BadValue("m", m, "true or false")
+        _ints(**{id_key: tid, "T": t})
+        self.ev.append(t)
+        self.recv.append(recv)
+        self.px.append(px)
+        self.qty.append(qty)
+        self.side.append(-1 if m else 1)
+        self.tid.append(tid)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"ts_event": _ms_to_ns(np.array(self.ev, dtype=np.int64)),
+                "ts_recv": np.array(self.recv, dtype=np.int64) * US,
+                "price": np.array(self.px, dtype=np.float64), "qty": np.array(self.qty, dtype=np.float64),
+                "side": np.array(self.side, dtype=np.int8), "trade_id": np.array(self.tid, dtype=np.int64)}
+
+
+class _Quotes:
+    """bookTicker rows decoded line by line (strict mode and bulk fallback)."""
+
+    __slots__ = ("ev", "recv", "bp", "bq", "ap", "aq")
+
+    def __init__(self) -> None:
+        self.ev: list[int] = []
+        self.recv: list[int] = []
+        self.bp: list[float] = []
+        self.bq: list[float] = []
+        self.ap: list[float] = []
+        self.aq: list[float] = []
+
+    def add(self, d: dict[str, Any], recv: int) -> None:
+        """``bookTicker`` data; USD-M has ``e``, ``T`` and ``E``, spot has none of them::
+
+            {"e":"bookTicker","u":2710246762461,"s":"BTCUSDT","b":"28145.10","B":"3.868",
+             "a":"28145.20","A":"6.887","T":1680652700430,"E":1680652700435}
+            {"u":36090299876,"s":"BTCUSDT","b":"28165.47000000","B":"7.98680000",
+             "a":"28165.48000000","A":"3.26888000"}
+        """
+        bp, bq, ap, aq = float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"])
+        t = d.get("T") or d.get("E") or -1
+        _ints(T=t)
+        self.ev.append(t)
+        self.recv.append(recv)
+        self.bp.append(bp)
+        self.bq.append(bq)
+        self.ap.append(ap)
+        self.aq.append(aq)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        ev, recv = np.array(self.ev, dtype=np.int64), np.array(self.recv, dtype=np.int64) * US
+        return {"ts_event": np.where(ev < 0, recv, _ms_to_ns(ev)), "ts_recv": recv,
+                "bid_px": np.array(self.bp, dtype=np.float64), "bid_qty": np.array(self.bq, dtype=np.float64),
+                "ask_px": np.array(self.ap, dtype=np.float64), "ask_qty": np.array(self.aq, dtype=np.float64)}
+
+
+class _BadValue(ValueError):
+    """A field holds a value of the wrong type or range (the line is rejected as ``bad_value``)."""
+
+    def __init__(self, field: str, value: Any, expected: str) -> None:
+        super().__init__(f"{field} must be {expected}, was {value!r}")
+        self.field = field
+
+
+def _ints(**fields: Any) -> None:
+    """Raise :class:`_BadValue` for the first field that is not an int."""
+    for name, v in fields.items():
+        if type(v) is not int:
+            raise _BadValue(name, v, "an integer")
+
+
+def _ms_to_ns(ms: np.ndarray) -> np.ndarray:
+    """ms -> ns; values outside 1970..2100 become -1 so that the writer quarantines them
+    (``ts_range``) instead of overflowing."""
+    return np.where((ms >= 0) & (ms < _MAX_MS), ms * MS, -1)
+
+
+# --------------------------------------------------------------------------------------------
+# bulk decoding (worker thread)
+
+
+def _str_fields(*names: str) -> list[tuple[str, pa.DataType]]:
+    return [(n, pa.string()) for n in names]
+
+
+_BULK_SCHEMAS = {
+    _QUOTE: pa.schema([("data", pa.struct(_str_fields("b", "B", "a", "A") + [("T", pa.int64()), ("E", pa.int64())]))]),
+    _TRADE: pa.schema([("data", pa.struct(_str_fields("p", "q") + [("m", pa.bool_()), ("t", pa.int64()),
+                                                                   ("T", pa.int64()), ("E", pa.int64())]))]),
+    _AGG: pa.schema([("data", pa.struct(_str_fields("p", "q") + [("m", pa.bool_()), ("a", pa.int64()),
+                                                                 ("T", pa.int64()), ("E", pa.int64())]))]),
+}
+_BULK_PARSE = {k: pajson.ParseOptions(explicit_schema=s, unexpected_field_behavior="ignore")
+               for k, s in _BULK_SCHEMAS.items()}
+_BULK_READ = pajson.ReadOptions(use_threads=False, block_size=1 << 26)
+
+
+class _BulkRefused(ValueError):
+    """The bulk reader cannot take this block as is; it is decoded line by line instead."""
+
+
+def _required(data: pa.StructArray, name: str, kind: pa.DataType | None = None) -> np.ndarray:
+    arr = data.field(name)
+    if arr.null_count:
+        raise _BulkRefused(name)
+    if kind is not None:
+        arr = arr.cast(kind)  # string -> float64 (raises ArrowInvalid on a bad number)
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _bulk_columns(code: int, payloads: list[bytes], recv_us: list[int]) -> dict[str, np.ndarray]:
+    """Decode one block of ``bookTicker`` / ``trade`` / ``aggTrade`` payloads into tape columns
+    (pyarrow's JSON reader; runs in a worker thread, outside the GIL). Raises on anything the
+    line-by-line path would reject."""
+    table = pajson.read_json(pa.py_buffer(b"\n".join(payloads)), read_options=_BULK_READ,
+                             parse_options=_BULK_PARSE[code])
+    if table.num_rows != len(payloads):
+        raise _BulkRefused("row count")
+    data = table.column("data").combine_chunks()
+    if data.null_count:
+        raise _BulkRefused("data")
+    recv = np.array(recv_us, dtype=np.int64) * US
+    t_arr, e_arr = data.field("T"), data.field("E")
+    ev = t_arr.fill_null(e_arr).fill_null(-1).to_numpy() if t_arr.null_count else t_arr.to_numpy()
+    f64 = pa.float64()
+    if code == _QUOTE:
+        return {"ts_event": np.where(ev < 0, recv, _ms_to_ns(ev)), "ts_recv": recv,
+                "bid_px": _required(data, "b", f64), "bid_qty": _required(data, "B", f64),
+                "ask_px": _required(data, "a", f64), "ask_qty": _required(data, "A", f64)}
+    if (ev < 0).any():
+        raise _BulkRefused("T")
+    m = _required(data, "m")
+    return {"ts_event": _ms_to_ns(ev), "ts_recv": recv, "price": _required(data, "p", f64),
+            "qty": _required(data, "q", f64), "side": np.where(m, -1, 1).astype(np.int8),
+            "trade_id": _required(data, "t" if code == _TRADE else "a").astype(np.int64)}
+
+
+class _BulkBlock:
+    """One block of bulk-decoded lines of one (symbol, kind): a pending job plus what the
+    line-by-line fallback needs."""
+
+    __slots__ = ("code", "future", "payloads", "recv", "lines", "path")
+
+    def __init__(self, code: int, future: Future[dict[str, np.ndarray]], payloads: list[bytes],
+                 recv: list[int], lines: list[int], path: str) -> None:
+        self.code, self.future, self.payloads, self.recv, self.lines, self.path = (
+            code, future, payloads, recv, lines, path)
+
+
+# --------------------------------------------------------------------------------------------
+# order book
+
+
+class _Book:
+    """L2 book of one symbol: levels, sync state, top-N rows.
+
+    Each side keeps ``levels`` (price string -> quantity string, every known level) and a short
+    sorted list ``top`` of signed float keys (``-price`` for bids, ``price`` for asks: smaller is
+    better) with the price strings beside it in ``keys``. ``top`` holds exactly the levels whose
+    key is ``<= limit``; it is trimmed when it grows past ``2 * keep`` and rebuilt from ``levels``
+    when it runs short of ``depth`` levels, so updates far from the touch cost one dict write.
+    """
+
+    def __init__(self, depth: int, interval_ns: int) -> None:
+        self.depth, self.interval_ms = depth, interval_ns / MS
+        self.keep = max(8 * depth, 128)
+        self.bids: dict[str, str] = {}
+        self.asks: dict[str, str] = {}
+        self.btop: list[float] = []
+        self.bkeys: list[str] = []
+        self.atop: list[float] = []
+        self.akeys: list[str] = []
+        self.blimit = self.alimit = float("inf")
+        self.live = False
+        self.sync_id: int | None = None   # lastUpdateId of a sync point not yet straddled
+        self.last_u = -1
+        self.had_sync = False             # some sync point was ever applied
+        self.had_rest = False             # a REST snapshot was ever seen
+        self.partial = False              # the current book comes from a bookTicker seed
+        self.pending: list[tuple[Any, ...]] = []  # (data, recv_us, t_ms, last bookTicker)
+        self.next_emit: float = -(1 << 62)
+        self.last_row: tuple[list[str], list[str], list[str], list[str]] | None = None
+        self.out_ev: list[int] = []
+        self.out_recv: list[int] = []
+        self.out_bp: list[float] = []
+        self.out_bq: list[str] = []
+        self.out_ap: list[float] = []
+        self.out_aq: list[str] = []
+        self.stats = {"events": 0, "events_applied": 0, "events_before_snapshot": 0, "events_dropped_invalid": 0,
+                      "events_stale": 0, "gaps": 0, "resyncs": 0, "snapshots": 0, "seeds": 0, "rows": 0,
+                      "rows_partial": 0}
+
+    # -- sync points
+    def snapshot(self, bids: list[list[str]], asks: list[list[str]], last_id: int, t_ms: int, recv: int) -> None:
+        """Reset to a REST depth snapshot::
+
+            {"lastUpdateId": 2710246765483, "E": 1680652700590, "T": 1680652700580,
+             "bids": [["28145.10", "3.818"], ...], "asks": [["28145.20", "6.833"], ...]}
+        """
+        levels_b = {p: q for p, q in bids if q not in _ZEROS}
+        levels_a = {p: q for p, q in asks if q not in _ZEROS}
+        for p in (*levels_b, *levels_a):
+            _price_key(p)  # validates every price before the book is touched
+        self.stats["snapshots"] += 1
+        self.had_rest = True
+        self._reset(levels_b, levels_a, last_id, partial=False)
+        if t_ms >= self.next_emit:  # the snapshot is a book state of its own
+            self._emit(t_ms, recv)
+        self._replay()
+        self._settle_pending()
+
+    def _reset(self, bids: dict[str, str], asks: dict[str, str], last_id: int, *, partial: bool) -> None:
+        """Replace the book by a sync point; diff events must then straddle ``last_id``."""
+        if self.had_sync:
+            self.stats["resyncs"] += 1
+        self.had_sync = True
+        self.bids, self.asks = bids, asks
+        self.btop, self.bkeys, self.blimit = _rebuild(bids, -1.0, self.keep)
+        self.atop, self.akeys, self.alimit = _rebuild(asks, 1.0, self.keep)
+        self.sync_id, self.live, self.partial = last_id, False, partial
+
+    def _try_seed(self) -> bool:
+        """Seed a partial book from a bookTicker (no REST snapshot seen); True when done."""
+        for i, (d, _recv, _t, bt) in enumerate(self.pending):
+            if bt is None:
+                continue
+            try:
+                b = orjson.loads(bt)["data"]
+                seed_id, bp, bq, ap, aq = b["u"], b["b"], b["B"], b["a"], b["A"]
+                _price_key(bp), _price_key(ap), float(bq), float(aq)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+            if type(seed_id) is not int or not _straddles(d, seed_id):
+                continue
+            dropped = self.pending[:i]
+            self.stats["events_dropped_invalid" if self.had_sync else "events_before_snapshot"] += len(dropped)
+            del self.pending[:i]
+            self.stats["seeds"] += 1
+            self._reset({bp: bq} if bq not in _ZEROS else {}, {ap: aq} if aq not in _ZEROS else {}, seed_id,
+                        partial=True)
+            self._replay()
+            return True
+        return False
+
+    def _replay(self) -> None:
+        todo, self.pending = self.pending, []
+        for d, recv, t, bt in todo:
+            self._event(d, recv, t, bt)
+
+    def _settle_pending(self, *, end: bool = False) -> None:
+        """Seed from a bookTicker when that is the only way left to sync, bound the buffer."""
+        if self.pending and self.sync_id is None and not self.had_rest and (
+                end or self.had_sync or len(self.pending) > _SYNC_BUFFER):
+            # without a REST snapshot so far: after a gap re-seed at once; at first wait for a
+            # snapshot while the buffer lasts. Each successful seed applies >= 1 pending event.
+            while self.pending and self.sync_id is None and not self.live and self._try_seed():
+                pass
+        excess = len(self.pending) if end else len(self.pending) - _SYNC_BUFFER
+        if excess > 0:
+            del self.pending[:excess]
+            self.stats["events_dropped_invalid" if self.had_sync else "events_before_snapshot"] += excess
+
+    def finish(self) -> None:
+        """End of input: seed from a bookTicker if nothing else synced; count what is left."""
+        self._settle_pending(end=True)
+
+    # -- diff events
+    def event(self, d: dict[str, Any], recv: int, bt: bytes | None) -> None:
+        """Apply one diff event (USD-M; spot has no ``T`` and no ``pu``)::
+
+            {"e":"depthUpdate","E":1680652700594,"T":1680652700586,"s":"BTCUSDT",
+             "U":2710246765373,"u":2710246765597,"pu":2710246765326,
+             "b":[["5000.00","14.368"],["28018.90","0.000"]],"a":[["28145.20","6.961"]]}
+        """
+        t = d.get("T") or d["E"]
+        first, last, prev = d["U"], d["u"], d.get("pu", 0)
+        if type(first) is not int or type(last) is not int or type(prev) is not int or type(t) is not int:
+            _ints(U=first, u=last, pu=prev, T=t)
+        for side in ("b", "a"):
+            if type(d[side]) is not list:
+                raise _BadValue(side, d[side], "a list of [price, qty]")
+        self.stats["events"] += 1
+        self._event(d, recv, t, bt)
+        if self.pending:
+            self._settle_pending()
+
+    def _event(self, d: dict[str, Any], recv: int, t: int, bt: bytes | None) -> None:
+        stats = self.stats
+        u = d["u"]
+        if not self.live:
+            if self.sync_id is None:
+                self.pending.append((d, recv, t, bt))
+                return
+            sync = self.sync_id
+            pu = d.get("pu")
+            if u < sync or (pu is None and u == sync):  # older than the sync point
+                stats["events_before_snapshot" if stats["events_applied"] == 0 else "events_dropped_invalid"] += 1
+                return
+            if not _straddles(d, sync):
+                self._gap(d, recv, t, bt)
+                return
+            self.sync_id, self.live = None, True
+        else:
+            pu = d.get("pu")
+            if (pu != self.last_u) if pu is not None else (d["U"] != self.last_u + 1):
+                if u <= self.last_u:  # already applied (a repeated message)
+                    stats["events_stale"] += 1
+                else:
+                    self._gap(d, recv, t, bt)
+                return
+        try:
+            _apply(self.bids, self.btop, self.bkeys, self.blimit, d["b"], -1.0)
+            _apply(self.asks, self.atop, self.akeys, self.alimit, d["a"], 1.0)
+        except (ValueError, TypeError, IndexError):
+            # a bad level half-applied the event: the line is rejected (not an event) and the
+            # book is no longer known, as after a gap
+            stats["events"] -= 1
+            self._gap(None, recv, t, bt)
+            raise
+        self.last_u = u
+        stats["events_applied"] += 1
+        if len(self.btop) > 2 * self.keep:
+            self.blimit = _trim(self.btop, self.bkeys, self.keep)
+        if len(self.atop) > 2 * self.keep:
+            self.alimit = _trim(self.atop, self.akeys, self.keep)
+        if t >= self.next_emit:
+            self._emit(t, recv)
+
+    def _gap(self, d: dict[str, Any] | None, recv: int, t: int, bt: bytes | None) -> None:
+        self.stats["gaps"] += 1
+        self.live, self.sync_id = False, None
+        if d is not None:  # kept: a later sync point may still cover it
+            self.pending.append((d, recv, t, bt))
+
+    # -- rows
+    def _emit(self, t_ms: int, recv: int) -> None:
+        n = self.depth
+        if len(self.btop) < n and len(self.bids) > len(self.btop):
+            self.btop, self.bkeys, self.blimit = _rebuild(self.bids, -1.0, self.keep)
+        if len(self.atop) < n and len(self.asks) > len(self.atop):
+            self.atop, self.akeys, self.alimit = _rebuild(self.asks, 1.0, self.keep)
+        bk, ak = self.bkeys[:n], self.akeys[:n]
+        bids, asks = self.bids, self.asks
+        row = (bk, [bids[k] for k in bk], ak, [asks[k] for k in ak])
+        if row == self.last_row:
+            return
+        self.last_row = row
+        self.next_emit = t_ms + self.interval_ms
+        self.out_ev.append(t_ms)
+        self.out_recv.append(recv)
+        nb, na = len(bk), len(ak)
+        self.out_bp.extend([-k for k in self.btop[:n]])
+        self.out_ap.extend(self.atop[:n])
+        self.out_bq.extend(row[1])
+        self.out_aq.extend(row[3])
+        if nb < n:
+            self.out_bp.extend([np.nan] * (n - nb))
+            self.out_bq.extend(["0"] * (n - nb))
+        if na < n:
+            self.out_ap.extend([np.nan] * (n - na))
+            self.out_aq.extend(["0"] * (n - na))
+        self.stats["rows"] += 1
+        if self.partial:
+            self.stats["rows_partial"] += 1
+
+    def take_rows(self, path: str) -> dict[str, np.ndarray] | None:
+        """The rows emitted since the last call, as book columns (quantity strings parsed here)."""
+        if not self.out_ev:
+            return None
+        n = self.depth
+        qty = {}
+        for name, col in (("bid_qty", self.out_bq), ("ask_qty", self.out_aq)):
+            try:
+                qty[name] = pa.array(col, pa.string()).cast(pa.float64()).to_numpy().reshape(-1, n)
+            except pa.ArrowInvalid:
+                bad = next(q for q in col if not _is_float(q))
+                raise DataError("depth level quantity is not a number", path=path,
+                                field="b[].qty" if name == "bid_qty" else "a[].qty", value=bad) from None
+        out = {"ts_event": _ms_to_ns(np.array(self.out_ev, dtype=np.int64)),
+               "ts_recv": np.array(self.out_recv, dtype=np.int64) * US,
+               "bid_px": np.array(self.out_bp, dtype=np.float64).reshape(-1, n), "bid_qty": qty["bid_qty"],
+               "ask_px": np.array(self.out_ap, dtype=np.float64).reshape(-1, n), "ask_qty": qty["ask_qty"]}
+        self.out_ev, self.out_recv, self.out_bp, self.out_bq, self.out_ap, self.out_aq = [], [], [], [], [], []
+        return out
+
+
+def _is_float(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _price_key(p: str) -> float:
+    x = float(p)
+    if not 0.0 < x < float("inf"):
+        raise _BadValue("price", p, "finite and > 0")
+    return x
+
+
+def _straddles(d: dict[str, Any], sync_id: int) -> bool:
+    """Does diff event ``d`` contain the update right after a snapshot at ``sync_id``?"""
+    if "pu" in d:  # USD-M: U <= lastUpdateId <= u
+        return bool(d["U"] <= sync_id <= d["u"])
+    return bool(d["U"] <= sync_id + 1 <= d["u"])
+
+
+def _apply(levels: dict[str, str], top: list[float], keys: list[str], limit: float,
+           updates: list[list[str]], sign: float) -> None:
+    """Apply ``[[price, qty], ...]`` to one side (the hot loop: one dict write per level that
+    exists; a float conversion only for levels that appear or vanish)."""
+    for p, q in updates:
+        if q in _ZEROS:
+            if levels.pop(p, None) is not None:
+                k = sign * float(p)
+                if k <= limit:
+                    i = bisect_left(top, k)
+                    while keys[i] != p:
+                        i += 1
+                    del top[i], keys[i]
+        elif p in levels:
+            levels[p] = q
+        else:
+            k = sign * _price_key(p)
+            levels[p] = q
+            if k <= limit:
+                i = bisect_right(top, k)
+                top.insert(i, k)
+                keys.insert(i, p)
+
+
+def _trim(top: list[float], keys: list[str], keep: int) -> float:
+    j = bisect_right(top, top[keep - 1])
+    del top[j:], keys[j:]
+    return top[-1]
+
+
+def _rebuild(levels: dict[str, str], sign: float, keep: int) -> tuple[list[float], list[str], float]:
+    ranked = sorted((sign * float(p), p) for p in levels)
+    if len(ranked) > keep:
+        j = bisect_right(ranked, (ranked[keep - 1][0], "\uffff"))
+        ranked = ranked[:j]
+        limit = ranked[-1][0]
+    else:
+        limit = float("inf")
+    return [k for k, _ in ranked], [p for _, p in ranked], limit
+
+
+# --------------------------------------------------------------------------------------------
+# per-symbol state
+
+
+class _Symbol:
+    """Everything buffered for one symbol until the next write."""
+
+    def __init__(self, symbol: str, depth: int, interval_ns: int) -> None:
+        self.symbol = symbol
+        self.book = _Book(depth, interval_ns)
+        self.last_bt: bytes | None = None  # payload of the latest bookTicker (a partial-book seed)
+        self.has_trade_stream = False
+        self.quotes: list[Any] = []        # _BulkBlock or column dicts, in line order
+        self.trades: list[Any] = []
+        self.aggs: list[Any] = []
+        self.q_rows = _Quotes()
+        self.t_rows = _Trades()
+        self.a_rows = _Trades()
+        # prices and funding
+        self.px: tuple[list[int], list[float], list[float]] = ([], [], [])
+        self.fu: tuple[list[int], list[float], list[int], list[bool]] = ([], [], [], [])
+        self.fund_t: int | None = None    # current next_funding_ts
+        self.fund_r: float = float("nan")  # last rate published while fund_t was current
+        self.fund_pub: tuple[float, int] | None = None
+        # liquidations, bars
+        self.liq: tuple[list[int], list[int], list[float], list[float]] = ([], [], [], [])
+        self.bars: list[list[Any]] = [[] for _ in range(10)]
+
+    def buffered(self) -> int:
+        return (len(self.q_rows.ev) + len(self.t_rows.ev) + len(self.a_rows.ev) + len(self.px[0])
+                + len(self.book.out_ev) + sum(len(b.payloads) for b in (*self.quotes, *self.trades, *self.aggs)
+                                              if isinstance(b, _BulkBlock)))
+
+
+# --------------------------------------------------------------------------------------------
+# the importer
+
+
+class _Importer:
+    def __init__(self, writer: TapeWriter, report: ImportReport, rejects: LineRejects, *, venue: str | None,
+                 symbol: str | None, strict: bool, depth: int, interval_ns: int, funding_interval_ns: int) -> None:
+        self.writer, self.report, self.rejects = writer, report, rejects
+        self.venue_opt, self.symbol_opt, self.strict = venue, symbol.upper() if symbol else None, strict
+        self.depth, self.interval_ns, self.funding_interval_ns = depth, interval_ns, funding_interval_ns
+        self.routes: dict[bytes, tuple[Any, ...]] = {}
+        self.symbols: dict[str, _Symbol] = {}
+        self.pending_snapshot: tuple[dict[str, Any], int, str, int] | None = None
+        self.evidence_usdm = self.evidence_spot = False
+        self.venue_used: str | None = None
+        self.spot_quotes_without_time = False
+        self.pool = None if strict else ThreadPoolExecutor(max_workers=1, thread_name_prefix="binance-raw-bulk")
+        self.block: dict[tuple[int, str], tuple[list[bytes], list[int], list[int]]] = {}
+        self.sources: list[str] = []
+
+    # -- routing
+    def _route(self, stream: bytes) -> tuple[Any, ...]:
+        route = self.routes.get(stream)
+        if route is not None:
+            return route
+        name = stream.decode("utf-8", "replace")
+        sym_part, _, rest = name.partition("@")
+        kind = rest.split("@", 1)[0]
+        code = {"trade": _TRADE, "aggTrade": _AGG, "depth": _DEPTH, "bookTicker": _QUOTE, "markPrice": _MARK,
+                "forceOrder": _LIQ}.get(kind, _KLINE if kind.startswith("kline_") else _SKIP)
+        if sym_part.startswith("!"):  # all-market streams: only liquidations carry their symbol
+            route = (_LIQ, None, kind) if code == _LIQ else (_SKIP, None, name)
+        elif code == _SKIP:
+            route = (_SKIP, None, kind or name)
+        else:
+            sym = self._symbol(sym_part.upper())
+            route = (code, sym, kind) if sym is not None else (_SKIP, None, "other_symbol")
+            if code == _MARK:
+                self.evidence_usdm = True
+            if code == _TRADE and sym is not None:
+                sym.has_trade_stream = True
+        self.routes[stream] = route
+        return route
+
+    def _symbol(self, name: str) -> _Symbol | None:
+        if self.symbol_opt is not None and name != self.symbol_opt:
+            return None
+        sym = self.symbols.get(name)
+        if sym is None:
+            sym = self.symbols[name] = _Symbol(name, self.depth, self.interval_ns)
+            if self.pending_snapshot is not None:
+                data, recv, path, line_no = self.pending_snapshot
+                self.pending_snapshot = None
+                self._snapshot(data, recv, path, line_no)
+        return sym
+
+    # -- the line loop
+    def feed(self, lines: list[bytes], path: str, n: int) -> int:
+        """Process ``lines`` (line numbers ``n + 1``...); returns the last line number."""
+        report, reject, loads, routes = self.report, self.rejects.reject, orjson.loads, self.routes
+        bulk = self.pool is not None
+        block = self.block
+        parsed = 0
+        for line in lines:
+            n += 1
+            sp = line.find(b" ", 0, 40)
+            try:
+                recv = int(line[:sp]) if sp > 0 else -1
+            except ValueError:
+                recv = -1
+            if not _MIN_US <= recv < _MAX_US:
+                reject("empty_line" if not line.strip() else "bad_timestamp", path=path, line_no=n, text=line,
+                       field="local_time_us")
+                continue
+            if line.startswith(_STREAM_PREFIX, sp + 1):
+                stream = line[sp + 12:line.find(b'"', sp + 12)]
+                route = routes.get(stream) or self._route(stream)
+                code = route[0]
+                if bulk and code <= _AGG:  # bookTicker, trade, aggTrade
+                    sym = route[1]
+                    if code == _QUOTE:
+                        sym.last_bt = line[sp + 1:]
+                        payload = sym.last_bt
+                    else:
+                        payload = line[sp + 1:]
+                    acc = block.get((code, sym.symbol))
+                    if acc is None:
+                        acc = block[(code, sym.symbol)] = ([], [], [])
+                    acc[0].append(payload)
+                    acc[1].append(recv)
+                    acc[2].append(n)
+                    continue
+            else:
+                route = None
+            try:
+                obj = loads(line[sp + 1:])
+            except orjson.JSONDecodeError:
+                reject("bad_json", path=path, line_no=n, text=line)
+                continue
+            try:
+                if route is None:
+                    route = self._route_object(obj, recv, path, n)
+                    if route is None:
+                        parsed += 1
+                        continue
+                self._handle(route, obj["data"], recv, line, sp)
+            except KeyError as e:
+                reject("missing_field", path=path, line_no=n, text=line, field=str(e.args[0]))
+                continue
+            except (ValueError, TypeError, IndexError, AttributeError) as e:
+                reject("bad_value", path=path, line_no=n, text=line, field=_field_of(e))
+                continue
+            parsed += 1
+        report.lines_parsed += parsed
+        return n
+
+    def _route_object(self, obj: Any, recv: int, path: str, n: int) -> tuple[Any, ...] | None:
+        """A line whose JSON does not start with ``{"stream":"``: a REST snapshot, an envelope
+        written with other spacing, or something unhandled (None: nothing more to do)."""
+        if isinstance(obj, dict):
+            stream = obj.get("stream")
+            if isinstance(stream, str):
+                return self._route(stream.encode())
+            if "lastUpdateId" in obj:
+                self._snapshot(obj, recv, path, n)
+                return None
+            key = "response" if "id" in obj else str(obj.get("e", "unknown"))
+        else:
+            key = "unknown"
+        self.report.unhandled[key] = self.report.unhandled.get(key, 0) + 1
+        return None
+
+    def _handle(self, route: tuple[Any, ...], d: Any, recv: int, line: bytes, sp: int) -> None:
+        code, sym = route[0], route[1]
+        if code == _DEPTH:
+            self.evidence_usdm |= "pu" in d
+            self.evidence_spot |= "pu" not in d
+            sym.book.event(d, recv, sym.last_bt)
+        elif code == _QUOTE:
+            sym.last_bt = line[sp + 1:]
+            sym.q_rows.add(d, recv)
+            self.spot_quotes_without_time |= "T" not in d and "E" not in d
+        elif code == _TRADE:
+            sym.t_rows.add(d, recv, "t")
+        elif code == _AGG:
+            sym.a_rows.add(d, recv, "a")
+        elif code == _MARK:
+            self._mark(sym, d)
+        elif code == _LIQ:
+            self._liquidation(sym, d)
+        elif code == _KLINE:
+            self._kline(sym, d)
+        else:
+            key = route[2]
+            self.report.unhandled[key] = self.report.unhandled.get(key, 0) + 1
+
+    def _snapshot(self, obj: dict[str, Any], recv: int, path: str, n: int) -> None:
+        if self.symbol_opt is not None:
+            sym = self._symbol(self.symbol_opt)
+        elif len(self.symbols) == 1:
+            sym = next(iter(self.symbols.values()))
+        elif not self.symbols:  # before any stream line: belongs to the first symbol seen
+            if self.pending_snapshot is not None:
+                raise ValueError("two depth snapshots before any stream line")
+            self.pending_snapshot = (obj, recv, path, n)
+            return
+        else:
+            raise ValueError(f"depth snapshot in a capture of several symbols {sorted(self.symbols)}: "
+                             "pass --symbol")
+        assert sym is not None
+        last_id, bids, asks = obj["lastUpdateId"], obj["bids"], obj["asks"]
+        t = obj.get("T") or obj.get("E") or recv // 1000
+        _ints(lastUpdateId=last_id, T=t)
+        sym.book.snapshot(bids, asks, last_id, t, recv)
+
+    def _mark(self, sym: _Symbol, d: dict[str, Any]) -> None:
+        """``markPriceUpdate`` (USD-M)::
+
+            {"e":"markPriceUpdate","E":1680652800010,"s":"BTCUSDT","p":"28155.10000000",
+             "P":"28141.47600845","i":"28165.04857143","r":"0.00002760","T":1680652800000}
+        """
+        e, mark, index, r_str, t = d["E"], float(d["p"]), float(d.get("i") or "nan"), d.get("r"), d.get("T")
+        _ints(E=e)
+        rate = float(r_str) if r_str else None  # delivery contracts publish r = ""
+        if rate is not None:
+            _ints(T=t)
+        sym.px[0].append(e)
+        sym.px[1].append(mark)
+        sym.px[2].append(index)
+        if rate is None:
+            return
+        fu = sym.fu
+        if sym.fund_t is not None and t > sym.fund_t:  # settled at fund_t with the last rate published for it
+            fu[0].append(sym.fund_t)
+            fu[1].append(sym.fund_r)
+            fu[2].append(t)
+            fu[3].append(True)
+        if (rate, t) != sym.fund_pub:
+            fu[0].append(e)
+            fu[1].append(rate)
+            fu[2].append(t)
+            fu[3].append(False)
+            sym.fund_pub = (rate, t)
+        sym.fund_t, sym.fund_r = t, rate
+
+    def _liquidation(self, sym: _Symbol | None, d: dict[str, Any]) -> None:
+        """``forceOrder`` (USD-M docs, "Liquidation Order Streams")::
+
+            {"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT",
+             "f":"IOC","q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014",
+             "z":"0.014","T":1568014460893}}
+        """
+        o = d["o"]
+        if sym is None:  # !forceOrder@arr
+            sym = self._symbol(str(o["s"]).upper())
+            if sym is None:
+                self.report.unhandled["other_symbol"] = self.report.unhandled.get("other_symbol", 0) + 1
+                return
+        side = {"SELL": -1, "BUY": 1}.get(o["S"])
+        if side is None:
+            raise _BadValue("o.S", o["S"], "BUY or SELL")
+        avg, price, qty, t = float(o.get("ap") or 0.0), float(o["p"]), float(o["q"]), o.get("T") or d["E"]
+        _ints(**{"o.T": t})
+        liq = sym.liq
+        liq[0].append(t)
+        liq[1].append(side)
+        liq[2].append(avg if avg > 0 else price)
+        liq[3].append(qty)
+
+    def _kline(self, sym: _Symbol, d: dict[str, Any]) -> None:
+        """``kline`` (closed when ``k.x`` is true)::
+
+            {"e":"kline","E":1638747660000,"s":"BTCUSDT","k":{"t":1638747600000,
+             "T":1638747659999,"s":"BTCUSDT","i":"1m","f":100,"L":200,"o":"0.0010",
+             "c":"0.0020","h":"0.0025","l":"0.0015","v":"1000","n":100,"x":true,
+             "q":"1.0000","V":"500","Q":"0.500","B":"123456"}}
+        """
+        k = d["k"]
+        if k["x"] is not True:
+            self.report.unhandled["kline.open"] = self.report.unhandled.get("kline.open", 0) + 1
+            return
+        t_open, t_close, interval = k["t"], k["T"], k["i"]
+        _ints(**{"k.t": t_open, "k.T": t_close})
+        step = t_close - t_open + 1 if interval == "1M" else _KLINE_MS.get(interval)
+        if step is None:
+            raise _BadValue("k.i", interval, f"a kline interval ({', '.join([*_KLINE_MS, '1M'])})")
+        vol, buy, n = float(k["v"]), float(k["V"]), k["n"]
+        row = (t_open, step, float(k["o"]), float(k["h"]), float(k["l"]), float(k["c"]), vol, buy, vol - buy,
+               n if type(n) is int else -1)
+        for col, v in zip(sym.bars, row, strict=True):
+            col.append(v)
+
+    # -- bulk blocks
+    def end_block(self, path: str) -> None:
+        """Hand the bulk lines collected in the last block to the worker."""
+        assert self.pool is not None
+        for (code, name), (payloads, recv, lines) in self.block.items():
+            sym = self.symbols[name]
+            fut = self.pool.submit(_bulk_columns, code, payloads, recv)
+            {_QUOTE: sym.quotes, _TRADE: sym.trades, _AGG: sym.aggs}[code].append(
+                _BulkBlock(code, fut, payloads, recv, lines, path))
+        self.block = {}
+
+    def _resolve(self, blocks: list[Any], rows: _Quotes | _Trades) -> list[dict[str, np.ndarray]]:
+        """Column dicts of the bulk blocks (decoding refused blocks line by line) plus the
+        line-by-line rows, in line order."""
+        out = []
+        for b in blocks:
+            try:
+                cols = b.future.result()
+                self.report.lines_parsed += len(b.payloads)
+                if b.code == _QUOTE and (cols["ts_event"] == cols["ts_recv"]).any():
+                    self.spot_quotes_without_time = True
+            except (pa.ArrowException, _BulkRefused, ValueError, TypeError):
+                cols = self._fallback(b)
+            out.append(cols)
+        if rows.ev:
+            out.append(rows.arrays())
+        return out
+
+    def _fallback(self, b: _BulkBlock) -> dict[str, np.ndarray]:
+        rows: _Quotes | _Trades = _Quotes() if b.code == _QUOTE else _Trades()
+        reject = self.rejects.reject
+        for payload, recv, n in zip(b.payloads, b.recv, b.lines, strict=True):
+            try:
+                d = orjson.loads(payload)["data"]
+                if isinstance(rows, _Quotes):
+                    rows.add(d, recv)
+                    self.spot_quotes_without_time |= "T" not in d and "E" not in d
+                else:
+                    rows.add(d, recv, "t" if b.code == _TRADE else "a")
+            except orjson.JSONDecodeError:
+                reject("bad_json", path=b.path, line_no=n, text=payload)
+                continue
+            except KeyError as e:
+                reject("missing_field", path=b.path, line_no=n, text=payload, field=str(e.args[0]))
+                continue
+            except (ValueError, TypeError, IndexError, AttributeError) as e:
+                reject("bad_value", path=b.path, line_no=n, text=payload, field=_field_of(e))
+                continue
+            self.report.lines_parsed += 1
+        return rows.arrays()
+
+    # -- writing
+    def venue(self) -> str:
+        if self.venue_opt is not None:
+            venue = self.venue_opt
+        elif self.evidence_usdm and self.evidence_spot:
+            raise ConfigError("the capture holds depth events with and without `pu` (USD-M and spot); pass --venue")
+        elif self.evidence_usdm:
+            venue = "binance-usdm"
+        else:
+            venue = "binance-spot"
+            if not self.evidence_spot:
+                note = ("venue inferred as binance-spot by default: no depth or markPrice stream showed the venue; "
+                        "pass --venue binance-usdm if the capture is USD-M")
+                if note not in self.report.notes:
+                    self.report.notes.append(note)
+        if self.venue_used is not None and venue != self.venue_used:
+            raise DataError(f"venue evidence changed after rows were written as {self.venue_used}; pass --venue",
+                            path=self.sources[-1] if self.sources else None, field="venue", value=venue)
+        self.venue_used = venue
+        return venue
+
+    def maybe_flush(self) -> None:
+        if sum(s.buffered() for s in self.symbols.values()) >= _FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.symbols:
+            return
+        venue = self.venue()
+        w = self.writer
+        source = ";".join(dict.fromkeys(self.sources)) or "<none>"
+        for name, sym in self.symbols.items():
+            quotes = self._resolve(sym.quotes, sym.q_rows)
+            trades = self._resolve(sym.trades, sym.t_rows)
+            aggs = self._resolve(sym.aggs, sym.a_rows)
+            sym.quotes, sym.trades, sym.aggs = [], [], []
+            sym.q_rows, sym.t_rows, sym.a_rows = _Quotes(), _Trades(), _Trades()
+            for cols in quotes:
+                w.write("quotes", venue, name, cols, source=source)
+            for cols in trades:
+                w.write("trades", venue, name, cols, source=source)
+            n_agg = sum(len(c["ts_event"]) for c in aggs)
+            if sym.has_trade_stream and n_agg:
+                self.report.unhandled["aggTrade"] = self.report.unhandled.get("aggTrade", 0) + n_agg
+                note = (f"{name}: the capture has both trade and aggTrade streams; only trade is written and the "
+                        "aggTrade messages are counted in unhandled['aggTrade'] (writing both would count volume twice)")
+                if note not in self.report.notes:
+                    self.report.notes.append(note)
+            else:
+                for cols in aggs:
+                    w.write("trades", venue, name, cols, source=source)
+            book = sym.book.take_rows(source)
+            if book is not None:
+                w.write("book", venue, name, book, source=source, depth=self.depth)
+            if sym.px[0]:
+                e = _ms_to_ns(np.array(sym.px[0], dtype=np.int64))
+                w.write("prices", venue, name, {"ts_event": e, "mark": np.array(sym.px[1]),
+                                                "index": np.array(sym.px[2]), "spot_ref": np.full(len(e), np.nan)},
+                        source=source)
+                sym.px = ([], [], [])
+            if sym.fu[0]:
+                ts, rate, nxt, settle = sym.fu
+                w.write("funding", venue, name, {
+                    "ts_event": _ms_to_ns(np.array(ts, dtype=np.int64)), "rate": np.array(rate, dtype=np.float64),
+                    "interval_ns": np.full(len(ts), self.funding_interval_ns, dtype=np.int64),
+                    "next_funding_ts": _ms_to_ns(np.array(nxt, dtype=np.int64)),
+                    "is_settlement": np.array(settle, dtype=bool)}, source=source)
+                sym.fu = ([], [], [], [])
+            if sym.liq[0]:
+                t, side, price, qty = sym.liq
+                w.write("liquidations", venue, name, {
+                    "ts_event": _ms_to_ns(np.array(t, dtype=np.int64)), "side": np.array(side, dtype=np.int8),
+                    "price": np.array(price, dtype=np.float64), "qty": np.array(qty, dtype=np.float64)},
+                    source=source)
+                sym.liq = ([], [], [], [])
+            if sym.bars[0]:
+                cols = dict(zip(("ts_event", "interval_ns", "open", "high", "low", "close", "volume", "buy_volume",
+                                 "sell_volume", "trades"), sym.bars, strict=True))
+                out = {k: np.array(v, dtype=np.int64 if k in ("ts_event", "interval_ns", "trades") else np.float64)
+                       for k, v in cols.items()}
+                out["ts_event"] = _ms_to_ns(out["ts_event"])
+                out["interval_ns"] = out["interval_ns"] * MS
+                w.write("bars", venue, name, out, source=source)
+                sym.bars = [[] for _ in range(10)]
+        self.sources = self.sources[-1:]
+
+    def finish(self) -> None:
+        if self.pending_snapshot is not None:
+            _data, _recv, path, n = self.pending_snapshot
+            self.pending_snapshot = None
+            self.rejects.reject("snapshot_without_stream", path=path, line_no=n, text=orjson.dumps(_data)[:200])
+            self.report.lines_parsed -= 1
+        for sym in self.symbols.values():
+            sym.book.finish()
+        self.flush()
+        stats = [s.book.stats for s in self.symbols.values() if s.book.stats["events"] or s.book.stats["snapshots"]]
+        if stats:
+            total: dict[str, Any] = {k: sum(s[k] for s in stats) for k in stats[0]}
+            total["partial"] = total["rows_partial"] > 0
+            total["depth"] = self.depth
+            total["interval_ms"] = self.interval_ns / MS
+            if len(stats) > 1:
+                total["by_symbol"] = {s.symbol: dict(s.book.stats) for s in self.symbols.values()}
+            self.report.book["book"] = total
+            if total["partial"]:
+                self.report.notes.append(
+                    f"book is partial: no REST depth snapshot preceded {total['rows_partial']} book row(s); the "
+                    "book was seeded with the one level per side of a bookTicker and built from the diff events, "
+                    "so it holds only the levels some diff touched (true quantities) and levels beyond those are "
+                    "unknown (missing from the rows)")
+        if self.spot_quotes_without_time:
+            self.report.notes.append("bookTicker messages without E/T (spot): quotes.ts_event = the local receive "
+                                     "time (ts_recv)")
+        fund = [s for s in self.symbols.values() if s.fund_t is not None]
+        if fund:
+            self.report.notes.append("funding: published-rate rows are written for the first markPrice message and "
+                                     "each change of (r, T); a settlement row each time T advances")
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _field_of(e: Exception) -> str | None:
+    return e.field if isinstance(e, _BadValue) else None
+
+
+def _check_options(options: dict[str, Any]) -> tuple[int, int, int]:
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        from difflib import get_close_matches
+
+        hint = get_close_matches(unknown[0], list(_OPTIONS), n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else f"; known options: {', '.join(_OPTIONS)}"
+        raise ConfigError(f"{FORMAT}: unknown option, was {unknown[0]!r}{extra}")
+    opts = {**_OPTIONS, **options}
+    depth, interval_ms, funding_h = opts["depth"], opts["book_interval_ms"], opts["funding_interval_h"]
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ConfigError(f"{FORMAT}: depth must be an integer >= 1, was {depth!r}")
+    if isinstance(interval_ms, bool) or not isinstance(interval_ms, int | float) or not 0 <= interval_ms < 1e9:
+        raise ConfigError(f"{FORMAT}: book_interval_ms must be a number >= 0, was {interval_ms!r}")
+    if isinstance(funding_h, bool) or not isinstance(funding_h, int | float) or not 0 < funding_h < 1e6:
+        raise ConfigError(f"{FORMAT}: funding_interval_h must be a number > 0, was {funding_h!r}")
+    return depth, int(round(interval_ms * MS)), int(round(funding_h * HOUR_NS))
+
+
+def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symbol: str | None = None,
+        tz: str | None = None, strict: bool = False, **options: Any) -> ImportReport:
+    """Import Binance raw WebSocket captures (one continuous capture, in the order given).
+
+    Parameters
+    ----------
+    paths
+        ``.dat.gz`` / plain capture files, ``<local receive time µs> <JSON>`` per line.
+    writer
+        Receives the rows; the caller commits.
+    venue
+        ``binance-usdm`` or ``binance-spot``; inferred when None (see the module docstring).
+    symbol
+        Import only this symbol's streams (case-insensitive); None: every symbol, named after its
+        stream.
+    tz
+        Not used: every time in a capture is epoch UTC (only None or ``UTC`` are accepted).
+    strict
+        Raise :class:`DataError` on the first bad line instead of counting it.
+    **options
+        ``depth`` (book levels, 20), ``book_interval_ms`` (100), ``funding_interval_h`` (8).
+
+    Returns
+    -------
+    ImportReport
+        With ``book['book']`` holding the order-book statistics.
+
+    Raises
+    ------
+    ConfigError
+        Unknown option, bad venue, or a ``tz`` other than UTC.
+    DataError
+        In strict mode, on the first bad line (file, line, field, value); always on an unreadable file.
+    """
+    depth, interval_ns, funding_ns = _check_options(options)
+    if venue is not None and venue not in VENUES:
+        raise ConfigError(f"{FORMAT}: venue must be one of {', '.join(VENUES)}, was {venue!r}")
+    if tz is not None and tz.upper() not in ("UTC", "Z"):
+        raise ConfigError(f"{FORMAT}: capture times are epoch UTC; drop --tz, was {tz!r}")
+    report = ImportReport(format=FORMAT)
+    rejects = LineRejects(report, strict=strict)
+    imp = _Importer(writer, report, rejects, venue=venue, symbol=symbol, strict=strict, depth=depth,
+                    interval_ns=interval_ns, funding_interval_ns=funding_ns)
+    try:
+        for path in paths:
+            name = str(path)
+            imp.sources.append(name)
+            n, carry = 0, b""
+            for block in _read_blocks(Path(path), report, strict):
+                lines = (carry + block if carry else block).split(b"\n")
+                carry = lines.pop()
+                report.lines_in += len(lines)
+                n = imp.feed(lines, name, n)
+                if imp.pool is not None:
+                    imp.end_block(name)
+                imp.maybe_flush()
+            if carry:
+                report.lines_in += 1
+                n = imp.feed([carry], name, n)
+                if imp.pool is not None:
+                    imp.end_block(name)
+        imp.finish()
+    finally:
+        imp.close()
+    rejects.flush(writer)
+    return report
+
