@@ -99,12 +99,12 @@ _ASSETS: tuple[_Asset, ...] = (
     _Asset("SOL", "SOLUSDT", 100.0, 0.048, 0.72, 1.60, 9_000_000.0, 100.0, 0.0017, -0.0012),
 )
 _MARKETS: tuple[_Market, ...] = (
-    _Market("demo-perp", 0, 0.35, 0.006, 1, 0.90, 1.2, True),
-    _Market("demo-perp", 1, 0.25, 0.12, 1, 0.80, 20.0, True),
-    _Market("demo-perp", 2, 0.18, 4.0, 3, 0.40, 500.0, True),
-    _Market("demo-spot", 0, 0.12, 0.003, 2, 0.25, 0.3, True),
-    _Market("demo-spot", 1, 0.07, 0.06, 1, 0.60, 5.0, False),
-    _Market("demo-spot", 2, 0.05, 2.0, 1, 0.90, 150.0, False),
+    _Market("demo-perp", 0, 0.50, 0.006, 1, 0.90, 1.2, True),
+    _Market("demo-perp", 1, 0.36, 0.12, 1, 0.80, 20.0, True),
+    _Market("demo-perp", 2, 0.27, 4.0, 3, 0.40, 500.0, True),
+    _Market("demo-spot", 0, 0.18, 0.003, 2, 0.25, 0.3, True),
+    _Market("demo-spot", 1, 0.10, 0.06, 1, 0.60, 5.0, False),
+    _Market("demo-spot", 2, 0.08, 2.0, 1, 0.90, 150.0, False),
 )
 FX_VENUE, FX_SYMBOL = "demo-fx", "EURUSD"
 
@@ -165,8 +165,8 @@ FUNDING_CLAMP = 0.0005        # clamp of (I - P)
 FUNDING_CAP = 0.0075          # cap of |rate|
 
 BASIS_SHAPE_MIN = (4, 8, 6)           # basis excursion: rise, hold, decay (minutes)
-BURST_BEFORE_MIN, BURST_AFTER_MIN, BURST_MOVE_MIN = 4, 3, 10
-BURST_MOVE_PCT = 0.6                  # BTC; times the asset's scale
+BURST_BEFORE_MIN, BURST_AFTER_MIN, BURST_MOVE_MIN = 4, 3, 6
+BURST_MOVE_PCT = 0.8                  # BTC; times the asset's scale
 VWAP_RISE_MIN, VWAP_FALL_MIN = 45, 60
 VWAP_TARGET_Z = 2.0
 
@@ -516,7 +516,7 @@ def _asset_day(seed: int, day: int, a: int, plan: _DayPlan, z_market: np.ndarray
     burst_mult_min = np.where(burst_side_min != 0, 4.0, 1.0)
     act_min = season.reshape(DAY_MIN, 60).mean(axis=1) * vol_act * (1.0 - 0.4 * stretch)
     z0 = _session_z(x_min, act_min * burst_mult_min, peak)
-    sign = int(np.sign(z0)) if abs(z0) >= 1.0 else (1 if (day + a) % 2 == 0 else -1)
+    sign = 1 if z0 >= 0 else -1  # stretch the way the session already leans
     amp, bump = _vwap_bump(x_min, act_min * burst_mult_min, peak, sign)
     x_min = x_min + amp * bump
     st.x = float(x_min[-1])
@@ -594,7 +594,7 @@ def _market_day(seed: int, day: int, market: _Market, ad: _AssetDay, day_ns: int
     at, au = _book_side_nb(ka, 1, secs, salt_a, market.occupancy, depth)
     ranks = np.arange(depth)
     profile = ((1.0 + 0.15 * ranks) ** 1.3)[None, :]
-    tilt = np.clip(1.0 - ranks / 5.0, 0.0, 1.0)[None, :] * (0.8 * flow)[:, None]
+    tilt = np.clip(1.0 - ranks / 10.0, 0.0, 1.0)[None, :] * (1.6 * flow)[:, None]
     bq = _resting(market.touch_qty * profile * (0.3 - np.log1p(-bu)) * np.exp(tilt), lot)
     aq = _resting(market.touch_qty * profile * (0.3 - np.log1p(-au)) * np.exp(-tilt), lot)
     bp, ap = _round_step(bt, tick), _round_step(at, tick)

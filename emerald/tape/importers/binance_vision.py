@@ -236,7 +236,6 @@ _INTERVAL_NS = {
 MONTH_INTERVAL = "1mo"  # calendar month: its length is taken per bar
 _KLINE_TYPES = ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines")
 _PLAIN_TYPES = ("trades", "aggTrades", "bookTicker", "bookDepth", "fundingRate", "metrics")
-FILE_TYPES = _PLAIN_TYPES + _KLINE_TYPES
 _FUTURES_ONLY = ("bookTicker", "bookDepth", "fundingRate", "metrics", "markPriceKlines", "indexPriceKlines",
                  "premiumIndexKlines")
 _NAME = re.compile(r"^(?P<symbol>[A-Z0-9_]+)-(?P<body>[A-Za-z0-9-]+?)-(?P<date>\d{4}-\d{2}(?:-\d{2})?)$")
@@ -290,11 +289,11 @@ def _parse_body(body: str) -> tuple[str, str | None] | None:
     if body in _PLAIN_TYPES:
         return body, None
     head, _, interval = body.rpartition("-")
-    if not head and (interval in _INTERVAL_NS or interval == MONTH_INTERVAL):
+    if interval not in _INTERVAL_NS and interval != MONTH_INTERVAL:
+        return None
+    if not head:
         return "klines", interval
-    if head in _KLINE_TYPES:
-        return head, interval
-    return None
+    return (head, interval) if head in _KLINE_TYPES else None
 
 
 def file_type_of(name: str) -> tuple[str, str | None, str] | None:
@@ -467,6 +466,8 @@ def _map_metrics(f: _File, df: pl.DataFrame, report: ImportReport) -> dict[str, 
     """``2023-04-05 00:05:00,BTCUSDT,79421.0,2.2e9,1.2,1.3,1.1,0.9`` -> open interest at 00:05:00 UTC."""
     for ratio in _METRICS_RATIOS:
         count_unhandled(report, f"metrics.{ratio}", int(df[ratio].is_not_null().sum()))
+    add_note(report, "metrics: the four long/short ratios have no tape column; their non-empty values are "
+                     "counted in unhandled")
     oi = df["sum_open_interest"].to_numpy()
     if f.market == "cm":
         oi_qty = np.full(oi.shape, np.nan)
@@ -510,13 +511,15 @@ def _import_file(f: _File, writer: TapeWriter, report: ImportReport, rejects: Li
                 count_unhandled(report, f.file_type, lines.height)
                 continue
             good, bad = parse_columns(lines, len(names), cols)
-            if f.unit is None and good.height and f.file_type in _TIME_COLUMN:
-                f.unit = guess_int_unit(good[_TIME_COLUMN[f.file_type]].to_numpy())
-                add_note(report, f"{f.path.name}: times in {f.unit}")
-            kind, data = _map_block(f, good, report, rejects)
+            if good.height:
+                if f.unit is None and f.file_type in _TIME_COLUMN:
+                    f.unit = guess_int_unit(good[_TIME_COLUMN[f.file_type]].to_numpy())
+                    add_note(report, f"{f.path.name}: times in {f.unit}")
+                kind, data, more_bad = _map_block(f, good, report)
+                bad = pl.concat([bad, more_bad]).sort("line_no")
+                report.lines_parsed += len(data["ts_event"])
+                writer.write(kind, f.venue, f.symbol, data, source=f.source)
             reject_rows(rejects, bad, f.source)
-            report.lines_parsed += len(data["ts_event"])
-            writer.write(kind, f.venue, f.symbol, data, source=f.source)
     if f.file_type == "bookDepth":
         add_note(report, "bookDepth (cumulative depth within +-1..5 % of the mid) has no level prices: not "
                          "mapped to book, counted in unhandled")
@@ -524,23 +527,23 @@ def _import_file(f: _File, writer: TapeWriter, report: ImportReport, rejects: Li
         add_note(report, "premiumIndexKlines: the premium index has no tape column; counted in unhandled")
 
 
-def _map_block(f: _File, good: pl.DataFrame, report: ImportReport,
-               rejects: LineRejects) -> tuple[str, dict[str, np.ndarray]]:
+def _map_block(f: _File, good: pl.DataFrame, report: ImportReport) -> tuple[str, dict[str, np.ndarray], pl.DataFrame]:
+    """``(tape kind, table, lines rejected by a row check)`` for one block of parsed lines."""
+    none = good.clear().select("line_no", "line").with_columns(pl.lit(None, pl.String).alias("reason"))
     if f.file_type in ("trades", "aggTrades"):
-        return "trades", _map_trades(f, good, report)
+        return "trades", _map_trades(f, good, report), none
     if f.file_type == "bookTicker":
-        return "quotes", _map_book_ticker(f, good, report)
+        return "quotes", _map_book_ticker(f, good, report), none
     if f.file_type == "fundingRate":
-        return "funding", _map_funding(f, good)
+        return "funding", _map_funding(f, good), none
     if f.file_type == "metrics":
-        return "open_interest", _map_metrics(f, good, report)
+        return "open_interest", _map_metrics(f, good, report), none
     kept, bad, length = _check_intervals(f, good)
-    reject_rows(rejects, bad, f.source)
     if f.file_type == "klines":
-        return "bars", _map_bars(f, kept, length)
+        return "bars", _map_bars(f, kept, length), bad
     add_note(report, "mark/index price klines: prices row = the kline close, stamped at the kline close "
                      "(close_time + 1 unit), never at its open")
-    return "prices", _map_price_klines(f, kept, length)
+    return "prices", _map_price_klines(f, kept, length), bad
 
 
 def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symbol: str | None = None,

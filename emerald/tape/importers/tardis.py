@@ -49,11 +49,13 @@ Mapping decisions:
   ``update_id`` -1. Rows before the first snapshot (Tardis: updates buffered before a reconnect's
   snapshot) are kept and counted in ``report.book['book_delta']``: a reader must start from a
   snapshot.
+
+Lines that do not parse are rejected with their line number and kept under
+``_quarantine/_lines``; ``lines_in`` counts data lines (the header is not one).
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +100,6 @@ DATA_TYPES = ("trades", "liquidations", "quotes", "book_ticker", "book_snapshot_
               "incremental_book_L2", "derivative_ticker")
 _NAME_TOKENS = ("incremental_book_l2", "book_snapshot_25", "book_snapshot_5", "derivative_ticker", "liquidations",
                 "book_ticker", "quotes", "trades")
-_LEVEL = re.compile(r"^(asks|bids)\[(\d+)\]\.(price|amount)$")
 # Exchanges whose inverse-contract `amount` is already in quote currency (Deribit API: "for
 # perpetual and inverse futures the amount is in USD units"); the others count contracts.
 _INVERSE_AMOUNT_IN_QUOTE = frozenset({"deribit"})
@@ -114,9 +115,8 @@ def type_from_header(columns: list[str]) -> str | None:
     if tuple(columns[:4]) != COMMON:
         return None
     rest = tuple(columns[4:])
-    if rest and all(_LEVEL.match(c) for c in rest) and len(rest) % 4 == 0:
-        depth = len(rest) // 4
-        return f"book_snapshot_{depth}" if rest == _snapshot_header(depth) else None
+    if rest and len(rest) % 4 == 0 and rest == _snapshot_header(len(rest) // 4):
+        return f"book_snapshot_{len(rest) // 4}"
     for name, cols in _HEADERS.items():
         if rest == cols:
             return name
@@ -176,18 +176,17 @@ def _make_group(exchange: str, symbol: str, report: ImportReport) -> _Group:
     return _Group(exchange, symbol, spec, unit)
 
 
+def _quote_value(g: _Group, amount: np.ndarray) -> np.ndarray:
+    """Quote-currency value of inverse amounts (contracts x contract size, or already quote)."""
+    assert g.spec is not None
+    return amount * g.spec.contract_size if g.amount_unit == "contracts" else amount
+
+
 def _to_base(g: _Group, amount: np.ndarray, price: np.ndarray) -> np.ndarray:
     if g.amount_unit in ("base", "as_given"):
         return amount
-    assert g.spec is not None
-    quote_value = amount * g.spec.contract_size if g.amount_unit == "contracts" else amount
     with np.errstate(divide="ignore", invalid="ignore"):
-        return quote_value / price
-
-
-def _quote_value(g: _Group, amount: np.ndarray) -> np.ndarray:
-    assert g.spec is not None
-    return amount * g.spec.contract_size if g.amount_unit == "contracts" else amount
+        return _quote_value(g, amount) / price
 
 
 # --------------------------------------------------------------------------------------------

@@ -338,6 +338,13 @@ def test_bad_lines_are_rejected_and_conserved(tmp_path: Path) -> None:
     assert sorted(r["line"] for r in kept) == [3, 5, 6]
 
 
+def test_file_of_bad_lines_only(tmp_path: Path) -> None:
+    path = tmp_path / "BTCUSDT-trades-2023-04-05.csv"
+    path.write_text("3071245455,28165.4x,0.00128000,36.05180160,1680652800001,True,True\n")
+    report = run_import("binance-vision", [path], tmp_path / "tape", venue="binance-spot")
+    assert report.lines_in == 1 and report.lines_rejected == {"unparseable.price": 1} and balanced(report)
+
+
 def test_strict_mode_names_file_line_and_field(tmp_path: Path) -> None:
     path = _broken_spot_trades(tmp_path)
     with pytest.raises(DataError, match=r"BTCUSDT-trades-2023-04-05\.csv, line 3, field `price`, was .*28165\.4x"):
@@ -392,6 +399,7 @@ def test_file_names() -> None:
         "indexPriceKlines", "1mo", "BTCUSD_PERP")
     assert binance_vision.file_type_of("BTCUSDT-fundingRate-2023-04.csv") == ("fundingRate", None, "BTCUSDT")
     assert binance_vision.file_type_of("BTCUSDT-7m-2023-04-05.csv") is None
+    assert binance_vision.file_type_of("BTCUSDT-markPriceKlines-7m-2023-04-05.csv") is None
     assert binance_vision.file_type_of("prices.csv") is None
 
 

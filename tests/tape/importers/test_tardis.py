@@ -100,6 +100,8 @@ def test_real_deribit_incremental_book_in_usd(real_data: Path, tmp_path: Path) -
     assert report.lines_in == len(rows) == 15 and balanced(report)
     d = read(tmp_path, "book_delta", "deribit", "BTC-PERPETUAL")
     assert d.height == 15
+    assert d["ts_event"].to_list() == [int(r["timestamp"]) * US for r in rows]
+    assert d["ts_recv"].to_list() == [int(r["local_timestamp"]) * US for r in rows]
     assert d["is_snapshot"].to_list() == [r["is_snapshot"] == "true" for r in rows]
     assert d["side"].to_list() == [1 if r["side"] == "bid" else -1 for r in rows]
     # Deribit inverse amounts are USD: base = USD / price (6421.5 ask of 18640 USD = 2.9027 BTC)
@@ -127,6 +129,8 @@ def test_real_bitmex_uuid_trades(real_data: Path, tmp_path: Path) -> None:
     assert report.lines_in == len(rows) == 10 and balanced(report)
     t = read(tmp_path, "trades", "bitmex", "XBTUSD")
     assert t.height == 10  # equal-looking trades keep their distinct UUIDs
+    assert t["ts_event"].to_list() == [int(r["timestamp"]) * US for r in rows]
+    assert t["ts_event"][-1] == ns("2020-03-01T00:00:03.276")
     expected = {int.from_bytes(hashlib.blake2b(r["id"].encode(), digest_size=8).digest(), "big") >> 1: r
                 for r in rows}
     assert set(t["trade_id"].to_list()) == set(expected)
@@ -147,7 +151,7 @@ def test_real_huobi_quotes_contracts(real_data: Path, tmp_path: Path) -> None:
     r0 = rows[0]  # 5494,8629.3,8629.2,806: BTC-USD contracts are 100 USD
     assert q["ask_qty"][0] == pytest.approx(5494 * 100 / 8629.3, rel=1e-12)
     assert q["bid_qty"][0] == pytest.approx(float(r0["bid_amount"]) * 100 / float(r0["bid_price"]), rel=1e-12)
-    assert q["ts_event"][0] == int(r0["timestamp"]) * US
+    assert q["ts_event"].to_list() == [int(r["timestamp"]) * US for r in rows]
 
 
 def test_gzip_and_small_blocks_give_the_same_tape(real_data: Path, tmp_path: Path,
