@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from emerald import __version__
-from emerald.cli import data
+from emerald.cli import data, signals
 
 app = typer.Typer(
     help="EMERALD: research-first backtesting and paper trading for crypto perps. One set of kernels for "
@@ -17,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(signals.app, name="signals")
 
 
 @app.command("demo")

@@ -26,7 +26,9 @@ Options
 | ``delimiter`` | one character | default ``,`` |
 
 Times without a zone designator are local to ``tz`` (required for them); ISO strings with ``Z`` or
-``+01:00`` carry their own zone. A field may be wrapped in double quotes but must not contain the
+``+01:00`` carry their own zone. In a daylight-saving zone, a time inside the spring-forward gap is
+rejected (``nonexistent_local_time``) and the repeated autumn hour is resolved in file order (times
+that step back into it are its second pass, the later instant; counted in ``notes``). A field may be wrapped in double quotes but must not contain the
 delimiter (such a line has the wrong number of fields and is rejected). ``buy_volume`` and
 ``sell_volume`` are NaN and ``trades`` is -1: the format has no such columns.
 """
@@ -140,6 +142,21 @@ class ParsedTimes:
     @property
     def ambiguous(self) -> BoolArray:
         return self.earliest != self.latest
+
+    def in_file_order(self, ok: BoolArray) -> I64Array:
+        """Instants of the ``ok`` rows read in file order: in a repeated local hour, a row whose
+        earlier instant lies before a time already seen is in the second pass, so it takes the later
+        instant (a time-ordered export then stays time-ordered across the change)."""
+        out = self.earliest.copy()
+        rows = np.flatnonzero(ok)
+        if rows.size < 2:
+            return out
+        seen = np.maximum.accumulate(self.earliest[rows])
+        second = np.zeros(rows.size, dtype=bool)
+        second[1:] = self.earliest[rows][1:] < seen[:-1]
+        second &= self.ambiguous[rows]
+        out[rows[second]] = self.latest[rows[second]]
+        return out
 
 
 def _fixed_offset_minutes(tz: str) -> int | None:
@@ -399,19 +416,14 @@ def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symb
     return report
 
 
-def _column_index(names: list[str], wanted: str | None, default: str, path: Path, *,
-                  required: bool) -> int | None:
+def _find_column(names: list[str], wanted: str | None, default: str, path: Path) -> int | None:
+    """Index of the column named by an option, else of the column named ``default`` (any case)."""
     if wanted is not None:
         if wanted not in names:
             raise DataError(f"no such column; the header has {names}", path=str(path), field=wanted)
         return names.index(wanted)
     lowered = [n.lower() for n in names]
-    if default in lowered:
-        return lowered.index(default)
-    if required:
-        raise DataError(f"no {default!r} column; name it with {default}_column=<name> (the header has {names})",
-                        path=str(path), field=default)
-    return None
+    return lowered.index(default) if default in lowered else None
 
 
 def _import_file(path: Path, writer: TapeWriter, report: ImportReport, rejects: LineRejects, settings: _Settings,
@@ -422,8 +434,14 @@ def _import_file(path: Path, writer: TapeWriter, report: ImportReport, rejects: 
     names = [name.strip().strip('"').strip() for name in lines[0].as_py().split(settings.delimiter)]
     if settings.time_column not in names:
         raise DataError(f"no such time column; the header has {names}", path=str(path), field=settings.time_column)
-    cols = {c: _column_index(names, settings.columns[c], c, path, required=True) for c in _PRICE_COLUMNS}
-    vol_idx = _column_index(names, settings.columns["volume"], "volume", path, required=False)
+    cols: dict[str, int] = {}
+    for c in _PRICE_COLUMNS:
+        idx = _find_column(names, settings.columns[c], c, path)
+        if idx is None:
+            raise DataError(f"no {c!r} column; name it with {c}_column=<name> (the header has {names})",
+                            path=str(path), field=c)
+        cols[c] = idx
+    vol_idx = _find_column(names, settings.columns["volume"], "volume", path)
     if vol_idx is not None and settings.volume_unit is None:
         raise ConfigError(f"{path.name} has a volume column {names[vol_idx]!r}: declare its unit with "
                           "volume_unit='base' or volume_unit='quote'")
@@ -448,9 +466,9 @@ def _import_file(path: Path, writer: TapeWriter, report: ImportReport, rejects: 
         rows.reject_times(times, settings.time_column)
         ambiguous = times.ambiguous & rows.ok
         if ambiguous.any():
-            report.notes.append(f"{path.name}: {int(ambiguous.sum())} times fall in a repeated local hour "
-                                f"of {tz}; read as the earlier instant")
-        ts = times.earliest
+            report.notes.append(f"{path.name}: {int(ambiguous.sum())} times fall in a repeated local hour of {tz}; "
+                                "resolved in file order (the second pass is the later instant)")
+        ts = times.in_file_order(rows.ok)
     prices = {}
     for c in _PRICE_COLUMNS:
         values, bad, empty = parse_floats(fields[cols[c]])

@@ -82,6 +82,7 @@ import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -365,26 +366,92 @@ class _BulkBlock:
 # order book
 
 
-class _Book:
-    """L2 book of one symbol: levels, sync state, top-N rows.
+_STATS = ("events", "events_applied", "events_before_snapshot", "events_dropped_invalid", "events_stale", "gaps",
+          "resyncs", "snapshots", "seeds", "rows", "rows_partial")
 
-    Each side keeps ``levels`` (price string -> quantity string, every known level) and a short
-    sorted list ``top`` of signed float keys (``-price`` for bids, ``price`` for asks: smaller is
-    better) with the price strings beside it in ``keys``. ``top`` holds exactly the levels whose
-    key is ``<= limit``; it is trimmed when it grows past ``2 * keep`` and rebuilt from ``levels``
-    when it runs short of ``depth`` levels, so updates far from the touch cost one dict write.
+
+class _Side:
+    """One side of the book.
+
+    ``levels`` maps the price string to the quantity string of every level seen since the last
+    sync point; a level whose quantity became zero stays as a *dead* entry (so that an update is
+    one C-level ``dict.update`` per event) until the top-N walk or a rebuild meets it. ``top`` is a
+    short sorted list of signed float keys (``-price`` for bids, ``price`` for asks: smaller is
+    better) with the price strings beside it in ``keys``; it holds every key of ``levels`` that is
+    ``<= limit``. It is trimmed past ``2 * keep`` entries and rebuilt from ``levels`` when it runs
+    short, so an update far from the touch never touches it.
     """
+
+    __slots__ = ("sign", "keep", "levels", "top", "keys", "limit")
+
+    def __init__(self, sign: float, keep: int) -> None:
+        self.sign, self.keep = sign, keep
+        self.levels: dict[str, str] = {}
+        self.top: list[float] = []
+        self.keys: list[str] = []
+        self.limit = float("inf")
+
+    def reset(self, levels: dict[str, str]) -> None:
+        self.levels = levels
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Drop dead levels, re-rank the best ``keep`` live ones (rare: a sync point, or the
+        touch moved through most of ``top``)."""
+        sign, levels = self.sign, {p: q for p, q in self.levels.items() if q not in _ZEROS}
+        ranked = sorted((sign * float(p), p) for p in levels)
+        if len(ranked) > self.keep:
+            ranked = ranked[:bisect_right(ranked, (ranked[self.keep - 1][0], "\uffff"))]
+            self.limit = ranked[-1][0]
+        else:
+            self.limit = float("inf")
+        self.levels = levels
+        self.top = [k for k, _ in ranked]
+        self.keys = [p for _, p in ranked]
+
+    def apply(self, updates: list[list[str]]) -> None:
+        """Apply ``[[price, qty], ...]``: one C-level ``dict.update``; prices never seen before
+        (the last keys in the dict's insertion order) are then validated and ranked."""
+        levels = self.levels
+        n_before = len(levels)
+        levels.update(updates)
+        n_new = len(levels) - n_before
+        if n_new:
+            sign, limit, top, keys = self.sign, self.limit, self.top, self.keys
+            for p in list(islice(reversed(levels), n_new)):
+                k = sign * _price_key(p)
+                if levels[p] in _ZEROS:  # removal of a level never seen: nothing to keep
+                    del levels[p]
+                elif k <= limit:
+                    i = bisect_right(top, k)
+                    top.insert(i, k)
+                    keys.insert(i, p)
+            if len(top) > 2 * self.keep:
+                j = bisect_right(top, top[self.keep - 1])
+                del top[j:], keys[j:]
+                self.limit = top[-1]
+
+    def best(self, n: int) -> tuple[list[str], list[str], list[float]]:
+        """Price strings, quantity strings and float keys of the ``n`` best live levels."""
+        while True:
+            if len(self.keys) < n and self.limit != float("inf"):
+                self.rebuild()
+            keys, levels = self.keys[:n], self.levels
+            qty = [levels[k] for k in keys]
+            if _ZEROS.isdisjoint(qty):
+                return keys, qty, self.top[:n]
+            for i in range(len(keys) - 1, -1, -1):  # drop the dead levels met, then look again
+                if qty[i] in _ZEROS:
+                    del self.top[i], self.keys[i], levels[keys[i]]
+
+
+class _Book:
+    """L2 book of one symbol: two :class:`_Side`, the sync state and the top-N rows."""
 
     def __init__(self, depth: int, interval_ns: int) -> None:
         self.depth, self.interval_ms = depth, interval_ns / MS
-        self.keep = max(8 * depth, 128)
-        self.bids: dict[str, str] = {}
-        self.asks: dict[str, str] = {}
-        self.btop: list[float] = []
-        self.bkeys: list[str] = []
-        self.atop: list[float] = []
-        self.akeys: list[str] = []
-        self.blimit = self.alimit = float("inf")
+        keep = max(8 * depth, 128)
+        self.bid, self.ask = _Side(-1.0, keep), _Side(1.0, keep)
         self.live = False
         self.sync_id: int | None = None   # lastUpdateId of a sync point not yet straddled
         self.last_u = -1
@@ -400,9 +467,19 @@ class _Book:
         self.out_bq: list[str] = []
         self.out_ap: list[float] = []
         self.out_aq: list[str] = []
-        self.stats = {"events": 0, "events_applied": 0, "events_before_snapshot": 0, "events_dropped_invalid": 0,
-                      "events_stale": 0, "gaps": 0, "resyncs": 0, "snapshots": 0, "seeds": 0, "rows": 0,
-                      "rows_partial": 0}
+        self.events = self.events_applied = self.events_before_snapshot = self.events_dropped_invalid = 0
+        self.events_stale = self.gaps = self.resyncs = self.snapshots = self.seeds = 0
+        self.rows = self.rows_partial = 0
+
+    def stats(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in _STATS}
+
+    def _drop(self, n: int) -> None:
+        """Count ``n`` events that no sync point covers."""
+        if self.had_sync:
+            self.events_dropped_invalid += n
+        else:
+            self.events_before_snapshot += n
 
     # -- sync points
     def snapshot(self, bids: list[list[str]], asks: list[list[str]], last_id: int, t_ms: int, recv: int) -> None:
@@ -415,7 +492,7 @@ class _Book:
         levels_a = {p: q for p, q in asks if q not in _ZEROS}
         for p in (*levels_b, *levels_a):
             _price_key(p)  # validates every price before the book is touched
-        self.stats["snapshots"] += 1
+        self.snapshots += 1
         self.had_rest = True
         self._reset(levels_b, levels_a, last_id, partial=False)
         if t_ms >= self.next_emit:  # the snapshot is a book state of its own
@@ -426,11 +503,10 @@ class _Book:
     def _reset(self, bids: dict[str, str], asks: dict[str, str], last_id: int, *, partial: bool) -> None:
         """Replace the book by a sync point; diff events must then straddle ``last_id``."""
         if self.had_sync:
-            self.stats["resyncs"] += 1
+            self.resyncs += 1
         self.had_sync = True
-        self.bids, self.asks = bids, asks
-        self.btop, self.bkeys, self.blimit = _rebuild(bids, -1.0, self.keep)
-        self.atop, self.akeys, self.alimit = _rebuild(asks, 1.0, self.keep)
+        self.bid.reset(bids)
+        self.ask.reset(asks)
         self.sync_id, self.live, self.partial = last_id, False, partial
 
     def _try_seed(self) -> bool:
@@ -446,10 +522,9 @@ class _Book:
                 continue
             if type(seed_id) is not int or not _straddles(d, seed_id):
                 continue
-            dropped = self.pending[:i]
-            self.stats["events_dropped_invalid" if self.had_sync else "events_before_snapshot"] += len(dropped)
+            self._drop(i)
             del self.pending[:i]
-            self.stats["seeds"] += 1
+            self.seeds += 1
             self._reset({bp: bq} if bq not in _ZEROS else {}, {ap: aq} if aq not in _ZEROS else {}, seed_id,
                         partial=True)
             self._replay()
@@ -462,17 +537,17 @@ class _Book:
             self._event(d, recv, t, bt)
 
     def _settle_pending(self, *, end: bool = False) -> None:
-        """Seed from a bookTicker when that is the only way left to sync, bound the buffer."""
+        """Seed from a bookTicker when that is the only way left to sync; bound the buffer."""
         if self.pending and self.sync_id is None and not self.had_rest and (
                 end or self.had_sync or len(self.pending) > _SYNC_BUFFER):
-            # without a REST snapshot so far: after a gap re-seed at once; at first wait for a
-            # snapshot while the buffer lasts. Each successful seed applies >= 1 pending event.
+            # no REST snapshot so far: after a gap re-seed at once; at first wait for a snapshot
+            # while the buffer lasts. Each successful seed applies >= 1 pending event.
             while self.pending and self.sync_id is None and not self.live and self._try_seed():
                 pass
         excess = len(self.pending) if end else len(self.pending) - _SYNC_BUFFER
         if excess > 0:
             del self.pending[:excess]
-            self.stats["events_dropped_invalid" if self.had_sync else "events_before_snapshot"] += excess
+            self._drop(excess)
 
     def finish(self) -> None:
         """End of input: seed from a bookTicker if nothing else synced; count what is left."""
@@ -487,123 +562,137 @@ class _Book:
              "b":[["5000.00","14.368"],["28018.90","0.000"]],"a":[["28145.20","6.961"]]}
         """
         t = d.get("T") or d["E"]
-        first, last, prev = d["U"], d["u"], d.get("pu", 0)
-        if type(first) is not int or type(last) is not int or type(prev) is not int or type(t) is not int:
-            _ints(U=first, u=last, pu=prev, T=t)
-        for side in ("b", "a"):
-            if type(d[side]) is not list:
-                raise _BadValue(side, d[side], "a list of [price, qty]")
-        self.stats["events"] += 1
+        u, pu, bids, asks = d["u"], d.get("pu"), d["b"], d["a"]
+        if (self.live and type(u) is int and type(t) is int and type(bids) is list and type(asks) is list
+                and (pu == self.last_u if pu is not None else d["U"] == self.last_u + 1)):
+            # the common case: the next event of a live book
+            self.events += 1
+            self._apply(bids, asks, recv, t)
+            self.last_u = u
+            if t >= self.next_emit:
+                self._emit(t, recv)
+            return
+        first = d["U"]
+        if type(first) is not int or type(u) is not int or type(pu or 0) is not int or type(t) is not int:
+            _ints(U=first, u=u, pu=pu or 0, T=t)
+        for side, levels in (("b", bids), ("a", asks)):
+            if type(levels) is not list:
+                raise _BadValue(side, levels, "a list of [price, qty]")
+        self.events += 1
         self._event(d, recv, t, bt)
         if self.pending:
             self._settle_pending()
 
+    def _apply(self, bids: list[list[str]], asks: list[list[str]], recv: int, t: int) -> None:
+        try:
+            self.bid.apply(bids)
+            self.ask.apply(asks)
+        except (ValueError, TypeError, IndexError):
+            # a bad level half-applied the event: the line is rejected (not an event) and the
+            # book is no longer known, as after a gap
+            self.events -= 1
+            self.gaps += 1
+            self.live, self.sync_id = False, None
+            raise
+        self.events_applied += 1
+
     def _event(self, d: dict[str, Any], recv: int, t: int, bt: bytes | None) -> None:
-        stats = self.stats
-        u = d["u"]
-        if not self.live:
-            if self.sync_id is None:
-                self.pending.append((d, recv, t, bt))
+        u, pu = d["u"], d.get("pu")
+        if self.live:
+            if (pu != self.last_u) if pu is not None else (d["U"] != self.last_u + 1):
+                if u <= self.last_u:  # already applied (a repeated message)
+                    self.events_stale += 1
+                else:
+                    self._gap(d, recv, t, bt)
                 return
+        elif self.sync_id is None:
+            self.pending.append((d, recv, t, bt))
+            return
+        else:
             sync = self.sync_id
-            pu = d.get("pu")
             if u < sync or (pu is None and u == sync):  # older than the sync point
-                stats["events_before_snapshot" if stats["events_applied"] == 0 else "events_dropped_invalid"] += 1
+                if self.events_applied:
+                    self.events_dropped_invalid += 1
+                else:
+                    self.events_before_snapshot += 1
                 return
             if not _straddles(d, sync):
                 self._gap(d, recv, t, bt)
                 return
             self.sync_id, self.live = None, True
-        else:
-            pu = d.get("pu")
-            if (pu != self.last_u) if pu is not None else (d["U"] != self.last_u + 1):
-                if u <= self.last_u:  # already applied (a repeated message)
-                    stats["events_stale"] += 1
-                else:
-                    self._gap(d, recv, t, bt)
-                return
-        try:
-            _apply(self.bids, self.btop, self.bkeys, self.blimit, d["b"], -1.0)
-            _apply(self.asks, self.atop, self.akeys, self.alimit, d["a"], 1.0)
-        except (ValueError, TypeError, IndexError):
-            # a bad level half-applied the event: the line is rejected (not an event) and the
-            # book is no longer known, as after a gap
-            stats["events"] -= 1
-            self._gap(None, recv, t, bt)
-            raise
+        self._apply(d["b"], d["a"], recv, t)
         self.last_u = u
-        stats["events_applied"] += 1
-        if len(self.btop) > 2 * self.keep:
-            self.blimit = _trim(self.btop, self.bkeys, self.keep)
-        if len(self.atop) > 2 * self.keep:
-            self.alimit = _trim(self.atop, self.akeys, self.keep)
         if t >= self.next_emit:
             self._emit(t, recv)
 
-    def _gap(self, d: dict[str, Any] | None, recv: int, t: int, bt: bytes | None) -> None:
-        self.stats["gaps"] += 1
+    def _gap(self, d: dict[str, Any], recv: int, t: int, bt: bytes | None) -> None:
+        self.gaps += 1
         self.live, self.sync_id = False, None
-        if d is not None:  # kept: a later sync point may still cover it
-            self.pending.append((d, recv, t, bt))
+        self.pending.append((d, recv, t, bt))  # a later sync point may still cover it
 
     # -- rows
     def _emit(self, t_ms: int, recv: int) -> None:
         n = self.depth
-        if len(self.btop) < n and len(self.bids) > len(self.btop):
-            self.btop, self.bkeys, self.blimit = _rebuild(self.bids, -1.0, self.keep)
-        if len(self.atop) < n and len(self.asks) > len(self.atop):
-            self.atop, self.akeys, self.alimit = _rebuild(self.asks, 1.0, self.keep)
-        bk, ak = self.bkeys[:n], self.akeys[:n]
-        bids, asks = self.bids, self.asks
-        row = (bk, [bids[k] for k in bk], ak, [asks[k] for k in ak])
+        bk, bq, btop = self.bid.best(n)
+        ak, aq, atop = self.ask.best(n)
+        row = (bk, bq, ak, aq)
         if row == self.last_row:
             return
         self.last_row = row
         self.next_emit = t_ms + self.interval_ms
         self.out_ev.append(t_ms)
         self.out_recv.append(recv)
-        nb, na = len(bk), len(ak)
-        self.out_bp.extend([-k for k in self.btop[:n]])
-        self.out_ap.extend(self.atop[:n])
-        self.out_bq.extend(row[1])
-        self.out_aq.extend(row[3])
-        if nb < n:
-            self.out_bp.extend([np.nan] * (n - nb))
-            self.out_bq.extend(["0"] * (n - nb))
-        if na < n:
-            self.out_ap.extend([np.nan] * (n - na))
-            self.out_aq.extend(["0"] * (n - na))
-        self.stats["rows"] += 1
+        self.out_bp.extend(btop)  # -price: negated when written
+        self.out_ap.extend(atop)
+        self.out_bq.extend(bq)
+        self.out_aq.extend(aq)
+        if len(bk) < n:
+            self.out_bp.extend([np.nan] * (n - len(bk)))
+            self.out_bq.extend(["0"] * (n - len(bk)))
+        if len(ak) < n:
+            self.out_ap.extend([np.nan] * (n - len(ak)))
+            self.out_aq.extend(["0"] * (n - len(ak)))
+        self.rows += 1
         if self.partial:
-            self.stats["rows_partial"] += 1
+            self.rows_partial += 1
 
-    def take_rows(self, path: str) -> dict[str, np.ndarray] | None:
+    def take_rows(self, path: str, strict: bool, report: ImportReport) -> dict[str, np.ndarray] | None:
         """The rows emitted since the last call, as book columns (quantity strings parsed here)."""
         if not self.out_ev:
             return None
         n = self.depth
-        qty = {}
-        for name, col in (("bid_qty", self.out_bq), ("ask_qty", self.out_aq)):
-            try:
-                qty[name] = pa.array(col, pa.string()).cast(pa.float64()).to_numpy().reshape(-1, n)
-            except pa.ArrowInvalid:
-                bad = next(q for q in col if not _is_float(q))
-                raise DataError("depth level quantity is not a number", path=path,
-                                field="b[].qty" if name == "bid_qty" else "a[].qty", value=bad) from None
+        qty = {name: _qty_array(col, strict, path, field, report).reshape(-1, n)
+               for name, col, field in (("bid_qty", self.out_bq, "b"), ("ask_qty", self.out_aq, "a"))}
         out = {"ts_event": _ms_to_ns(np.array(self.out_ev, dtype=np.int64)),
                "ts_recv": np.array(self.out_recv, dtype=np.int64) * US,
-               "bid_px": np.array(self.out_bp, dtype=np.float64).reshape(-1, n), "bid_qty": qty["bid_qty"],
+               "bid_px": -np.array(self.out_bp, dtype=np.float64).reshape(-1, n), "bid_qty": qty["bid_qty"],
                "ask_px": np.array(self.out_ap, dtype=np.float64).reshape(-1, n), "ask_qty": qty["ask_qty"]}
         self.out_ev, self.out_recv, self.out_bp, self.out_bq, self.out_ap, self.out_aq = [], [], [], [], [], []
         return out
 
 
-def _is_float(s: str) -> bool:
+def _qty_array(col: list[Any], strict: bool, path: str, field: str, report: ImportReport) -> np.ndarray:
+    """Depth quantities are kept as the strings Binance sent and parsed only for written rows.
+    A value that is not a number becomes NaN, so that the writer quarantines its row
+    (``negative.*_qty``), and a note counts it; strict mode raises."""
     try:
-        float(s)
-    except ValueError:
-        return False
-    return True
+        return pa.array(col, pa.string()).cast(pa.float64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    out = np.empty(len(col))
+    bad = []
+    for i, q in enumerate(col):
+        try:
+            out[i] = float(q)
+        except (TypeError, ValueError):
+            out[i] = np.nan
+            bad.append(q)
+    if bad:
+        if strict:
+            raise DataError("depth level quantity is not a number", path=path, field=f"{field}[].qty", value=bad[0])
+        report.notes.append(f"{len(bad)} depth level quantities in written book rows are not numbers (first "
+                            f"{bad[0]!r}); those rows are quarantined by the writer")
+    return out
 
 
 def _price_key(p: str) -> float:
@@ -618,48 +707,6 @@ def _straddles(d: dict[str, Any], sync_id: int) -> bool:
     if "pu" in d:  # USD-M: U <= lastUpdateId <= u
         return bool(d["U"] <= sync_id <= d["u"])
     return bool(d["U"] <= sync_id + 1 <= d["u"])
-
-
-def _apply(levels: dict[str, str], top: list[float], keys: list[str], limit: float,
-           updates: list[list[str]], sign: float) -> None:
-    """Apply ``[[price, qty], ...]`` to one side (the hot loop: one dict write per level that
-    exists; a float conversion only for levels that appear or vanish)."""
-    for p, q in updates:
-        if q in _ZEROS:
-            if levels.pop(p, None) is not None:
-                k = sign * float(p)
-                if k <= limit:
-                    i = bisect_left(top, k)
-                    while keys[i] != p:
-                        i += 1
-                    del top[i], keys[i]
-        elif p in levels:
-            levels[p] = q
-        else:
-            k = sign * _price_key(p)
-            levels[p] = q
-            if k <= limit:
-                i = bisect_right(top, k)
-                top.insert(i, k)
-                keys.insert(i, p)
-
-
-def _trim(top: list[float], keys: list[str], keep: int) -> float:
-    j = bisect_right(top, top[keep - 1])
-    del top[j:], keys[j:]
-    return top[-1]
-
-
-def _rebuild(levels: dict[str, str], sign: float, keep: int) -> tuple[list[float], list[str], float]:
-    ranked = sorted((sign * float(p), p) for p in levels)
-    if len(ranked) > keep:
-        j = bisect_right(ranked, (ranked[keep - 1][0], "\uffff"))
-        ranked = ranked[:j]
-        limit = ranked[-1][0]
-    else:
-        limit = float("inf")
-    return [k for k, _ in ranked], [p for _, p in ranked], limit
-
 
 # --------------------------------------------------------------------------------------------
 # per-symbol state
@@ -1049,7 +1096,7 @@ class _Importer:
             else:
                 for cols in aggs:
                     w.write("trades", venue, name, cols, source=source)
-            book = sym.book.take_rows(source)
+            book = sym.book.take_rows(source, self.strict, self.report)
             if book is not None:
                 w.write("book", venue, name, book, source=source, depth=self.depth)
             if sym.px[0]:
@@ -1093,14 +1140,14 @@ class _Importer:
         for sym in self.symbols.values():
             sym.book.finish()
         self.flush()
-        stats = [s.book.stats for s in self.symbols.values() if s.book.stats["events"] or s.book.stats["snapshots"]]
-        if stats:
-            total: dict[str, Any] = {k: sum(s[k] for s in stats) for k in stats[0]}
+        books = {s.symbol: s.book.stats() for s in self.symbols.values() if s.book.events or s.book.snapshots}
+        if books:
+            total: dict[str, Any] = {k: sum(b[k] for b in books.values()) for k in _STATS}
             total["partial"] = total["rows_partial"] > 0
             total["depth"] = self.depth
             total["interval_ms"] = self.interval_ns / MS
-            if len(stats) > 1:
-                total["by_symbol"] = {s.symbol: dict(s.book.stats) for s in self.symbols.values()}
+            if len(books) > 1:
+                total["by_symbol"] = books
             self.report.book["book"] = total
             if total["partial"]:
                 self.report.notes.append(

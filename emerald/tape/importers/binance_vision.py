@@ -5,9 +5,9 @@ part: ``trades``, ``aggTrades``, ``1m`` or ``klines-1m``, ``markPriceKlines-1h``
 comes from the name unless ``--symbol`` is given. ``--venue`` is required and tells the market,
 whose column layouts and units differ: ``binance-spot``, ``binance-usdm``, ``binance-coinm`` (for
 another venue name, give ``market=spot|um|cm``). Futures files gained a header row in 2022; a file
-has one when its first field is the name of the first column (``id``, ``open_time``, ...), which a
-number never is. Header names are checked against Binance's (a mismatch is noted; a COIN-M
-``base_qty`` header on a USD-M trades file, or the reverse, is an error).
+has one when its first field is not a number (for metrics and bookDepth, whose first column is a
+date-time string: when it is the column's name). Header names are checked against Binance's (a
+mismatch is noted; a COIN-M ``base_qty`` header on a USD-M trades file, or the reverse, is an error).
 
 | file name | columns (positional) | tape kind |
 |---|---|---|
@@ -336,6 +336,16 @@ def _norm(name: str) -> str:
     return name.strip().lower().replace("_", "")
 
 
+def _is_header(file_type: str, first_field: str, first_name: str) -> bool:
+    if file_type in ("metrics", "bookDepth"):  # data lines start with 'YYYY-MM-DD HH:MM:SS'
+        return _norm(first_field) == _norm(first_name)
+    try:
+        float(first_field)
+    except ValueError:
+        return True
+    return False
+
+
 def _check_first_line(f: _File, fields: list[str], names: tuple[str, ...], is_header: bool,
                       report: ImportReport) -> None:
     """The first line must have the layout's field count; a header must name the market's columns."""
@@ -498,7 +508,7 @@ def _import_file(f: _File, writer: TapeWriter, report: ImportReport, rejects: Li
         for lines in csv_lines(stream, path=f.source):
             if header is None:
                 first = lines["line"][0].split(",")
-                header = _norm(first[0]) == _norm(names[0])
+                header = _is_header(f.file_type, first[0], names[0])
                 _check_first_line(f, first, names, header, report)
                 if header:
                     lines = lines.slice(1)

@@ -26,7 +26,10 @@ an angle-bracket header that tells ticks from bars (UTF-8 or UTF-16 with a byte-
     2024.01.02	00:00:00	1.10384	1.10411	1.10371	1.10402	87	0	12
 
 Times are the broker's server time (often UTC+2/UTC+3 following US or EU daylight saving): pass
-``tz`` as an IANA zone or a fixed offset. In a tick export, FLAGS says which fields changed and an
+``tz`` as an IANA zone or a fixed offset. With a daylight-saving zone, a local time inside the
+spring-forward gap is rejected (``nonexistent_local_time``) and the repeated hour of the autumn
+change is resolved in file order (times that step back into it are the second pass, the later
+instant). In a tick export, FLAGS says which fields changed and an
 unchanged field is left empty, so an empty BID or ASK means "same as the previous tick": the
 importer carries the last known value forward (file order, within one file). Ticks before both
 sides have been seen cannot form a quote and are rejected as ``before_two_sided_quote``; ticks with
@@ -51,7 +54,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from emerald.errors import ConfigError, DataError
-from emerald.tape.importers.base import ImportReport, LineRejects
 from emerald.tape.importers.bars_csv import (
     FileRows,
     add_note,
@@ -65,6 +67,7 @@ from emerald.tape.importers.bars_csv import (
     split_fields,
     write_chunked,
 )
+from emerald.tape.importers.base import ImportReport, LineRejects
 from emerald.tape.timeutil import NS
 from emerald.tape.writer import TapeWriter
 
@@ -112,8 +115,8 @@ def run_histdata(paths: list[Path], writer: TapeWriter, *, venue: str | None = N
         ok = rows.ok
         report.lines_parsed += int(ok.sum())
         o, h, lo, c, vol = (v[ok] for v in values)
-        write_chunked(writer, "bars", venue, sym, bars_data(times.earliest[ok], 60 * NS["s"], o, h, lo, c, vol),
-                      source=str(path))
+        ts = times.in_file_order(ok)[ok]
+        write_chunked(writer, "bars", venue, sym, bars_data(ts, 60 * NS["s"], o, h, lo, c, vol), source=str(path))
     add_note(report, "HistData prices are bid quotes; a row's time is the bar open")
     rejects.flush(writer)
     return report
@@ -180,7 +183,7 @@ def _mt5_times(path: Path, fields: list[pa.Array], rows: FileRows, tz: str) -> n
     text = pc.if_else(pa.array(rows.ok), pc.binary_join_element_wise(fields[0], fields[1], " "), "")
     times = parse_times(text, _MT5_TIME_FORMAT, tz, path=str(path), field="<DATE> <TIME>")
     rows.reject_times(times, "<DATE> <TIME>")
-    return times.earliest
+    return times.in_file_order(rows.ok)
 
 
 def _forward_fill(values: np.ndarray, present: np.ndarray) -> np.ndarray:

@@ -54,7 +54,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from emerald.errors import ConfigError, DataError
-from emerald.tape.importers.base import ImportReport, LineRejects
 from emerald.tape.importers.bars_csv import (
     FileRows,
     add_note,
@@ -67,6 +66,7 @@ from emerald.tape.importers.bars_csv import (
     split_fields,
     write_chunked,
 )
+from emerald.tape.importers.base import ImportReport, LineRejects
 from emerald.tape.writer import TapeWriter
 
 HOUR_NS = 3_600_000_000_000

@@ -127,6 +127,21 @@ def test_format_option_in_a_dst_zone(tmp_path: Path) -> None:
     assert bars["volume"].tolist() == [7.0, 8.0, 10.0]
 
 
+def test_repeated_hour_resolved_in_file_order(tmp_path: Path) -> None:
+    # London clocks go back at 02:00 BST on 2023-10-29: 01:00-01:59 happens twice
+    path = tmp_path / "fallback.csv"
+    path.write_text("time,open,high,low,close\n" + "".join(
+        f"2023-10-29 {t}:00,1,2,0.5,1.5\n" for t in ("00:30", "01:00", "01:30", "01:00", "01:30", "02:00")))
+    report = run_import("bars-csv", [path], tmp_path / "tape", venue="demo", symbol="X", tz="Europe/London",
+                        time_column="time", stamp="open")
+    _assert_conserved(report)
+    assert any("4 times fall in a repeated local hour" in note for note in report.notes)
+    bars = _read(tmp_path / "tape", "demo", "X")
+    assert bars["ts_event"].tolist() == [_ns(f"2023-10-{t}") for t in (
+        "28 23:30", "29 00:00", "29 00:30", "29 01:00", "29 01:30", "29 02:00")]
+    assert (bars["interval_ns"] == 30 * MIN_NS).all()
+
+
 def test_arguments(ftx_path: Path, tmp_path: Path) -> None:
     base = {"venue": "ftx", "symbol": "BTC-PERP", "tz": "UTC"}
     with pytest.raises(ConfigError, match="time_column"):

@@ -185,6 +185,21 @@ def test_mt5_arguments_and_header(tmp_path: Path) -> None:
         run_import("mt5", [other], tmp_path, tz="UTC+02:00", symbol="EURUSD")
 
 
+def test_mt5_ticks_across_the_autumn_clock_change(tmp_path: Path) -> None:
+    # Europe/Athens goes from 04:00 EEST back to 03:00 EET on 2024-10-27: 03:00-03:59 happens twice
+    path = tmp_path / "ticks.csv"
+    path.write_text("<DATE>\t<TIME>\t<BID>\t<ASK>\t<LAST>\t<VOLUME>\t<FLAGS>\n"
+                    "2024.10.27\t03:59:59.000\t1.1\t1.2\t\t\t6\n"
+                    "2024.10.27\t03:00:00.500\t1.11\t\t\t\t2\n"
+                    "2024.10.27\t03:30:00.000\t\t1.21\t\t\t4\n"
+                    "2024.10.27\t04:00:00.000\t1.12\t\t\t\t2\n")
+    report = run_import("mt5", [path], tmp_path / "tape", tz="Europe/Athens", symbol="EURUSD")
+    _assert_conserved(report)
+    q = _read(tmp_path / "tape", "quotes", "mt5", "EURUSD")
+    assert q["ts_event"].tolist() == [_ns(t) for t in ("2024-10-27 00:59:59", "2024-10-27 01:00:00.5",
+                                                       "2024-10-27 01:30", "2024-10-27 02:00")]
+
+
 def test_mt5_ticks_out_of_order_refused(tmp_path: Path) -> None:
     path = tmp_path / "ticks.csv"
     path.write_text("<DATE>\t<TIME>\t<BID>\t<ASK>\t<LAST>\t<VOLUME>\t<FLAGS>\n"
