@@ -144,17 +144,20 @@ class ParsedTimes:
         return self.earliest != self.latest
 
     def in_file_order(self, ok: BoolArray) -> I64Array:
-        """Instants of the ``ok`` rows read in file order: in a repeated local hour, a row whose
-        earlier instant lies before a time already seen is in the second pass, so it takes the later
+        """Instants of the ``ok`` rows read in file order: within a run of rows in a repeated local
+        hour, the rows from the first step back in time on are the second pass and take the later
         instant (a time-ordered export then stays time-ordered across the change)."""
         out = self.earliest.copy()
         rows = np.flatnonzero(ok)
         if rows.size < 2:
             return out
-        seen = np.maximum.accumulate(self.earliest[rows])
-        second = np.zeros(rows.size, dtype=bool)
-        second[1:] = self.earliest[rows][1:] < seen[:-1]
-        second &= self.ambiguous[rows]
+        amb = self.ambiguous[rows]
+        early = self.earliest[rows]
+        back = np.zeros(rows.size, dtype=bool)
+        back[1:] = amb[1:] & (early[1:] < early[:-1])
+        run = np.cumsum(~amb)  # rows of one run of ambiguous rows share a number
+        last_back_run = np.maximum.accumulate(np.where(back, run, -1))
+        second = amb & (last_back_run == run)
         out[rows[second]] = self.latest[rows[second]]
         return out
 
