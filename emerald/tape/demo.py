@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from numba import njit
 from emerald.errors import ConfigError
 from emerald.model.instruments import get_instrument
 from emerald.tape.manifest import load_manifest
-from emerald.tape.timeutil import ns_to_iso
+from emerald.tape.timeutil import MAX_TS_NS, MIN_TS_NS, ns_to_iso
 from emerald.tape.writer import TapeWriter
 
 NS = 1_000_000_000
@@ -566,23 +566,35 @@ def _spread_ticks(market: _Market, sig_s: np.ndarray, sigma: float) -> np.ndarra
 
 @dataclass
 class _Touch:
-    bid: np.ndarray         # touch prices per second
+    """Touch of one market per second: tick indices and prices."""
+
+    kb: np.ndarray
+    ka: np.ndarray
+    bid: np.ndarray
     ask: np.ndarray
 
 
-def _market_day(seed: int, day: int, market: _Market, ad: _AssetDay, day_ns: int, writer: TapeWriter,
-                liq: tuple[np.ndarray, np.ndarray, np.ndarray] | None, state: _State, mi: int) -> tuple[_Touch, dict[str, np.ndarray]]:
-    """Books, quotes and trades of one market for one day; returns the touch and the trades."""
+def _touch(market: _Market, ad: _AssetDay) -> _Touch:
+    """Best bid and ask around the mid (fair price, times 1 + basis for the perp) per second."""
+    asset = _ASSETS[market.asset]
+    tick = get_instrument(market.venue, asset.symbol).tick_size
+    fair = np.exp(ad.x[:DAY_S])
+    mid = fair * (1.0 + ad.basis) if market.is_perp else fair
+    spread = _spread_ticks(market, np.repeat(ad.sig, 60), asset.vol_day / math.sqrt(DAY_MIN))
+    kb = np.floor(mid / tick - 0.5 * spread).astype(np.int64)
+    ka = kb + spread
+    return _Touch(kb, ka, _round_step(kb, tick), _round_step(ka, tick))
+
+
+def _market_day(seed: int, day: int, market: _Market, ad: _AssetDay, touch: _Touch, day_ns: int,
+                writer: TapeWriter, liq: tuple[np.ndarray, np.ndarray, np.ndarray] | None, state: _State,
+                mi: int) -> dict[str, np.ndarray]:
+    """Write the book (if any), quotes and trades of one market for one day; return the trades."""
     asset = _ASSETS[market.asset]
     spec = get_instrument(market.venue, asset.symbol)
     tick, lot = spec.tick_size, spec.lot_size
     rng = _stream(seed, "market", market.venue, asset.symbol, day)
-    fair = np.exp(ad.x[:DAY_S])
-    mid = fair * (1.0 + ad.basis) if market.is_perp else fair
-    sig_s = np.repeat(ad.sig, 60)
-    spread = _spread_ticks(market, sig_s, asset.vol_day / math.sqrt(DAY_MIN))
-    kb = np.floor(mid / tick - 0.5 * spread).astype(np.int64)
-    ka = kb + spread
+    kb, ka = touch.kb, touch.ka
     flow = ad.flow if market.is_perp else np.clip(0.7 * ad.flow + _ar1(rng, DAY_S, 20.0, 0.15, 0.0), -0.94, 0.94)
 
     # book: persistent levels, sizes growing away from the touch, near-touch imbalance following the flow
@@ -635,7 +647,7 @@ def _market_day(seed: int, day: int, market: _Market, ad: _AssetDay, day_ns: int
     trades = {"ts_event": trade_ts, "ts_recv": trade_ts + _latency(rng, trade_ts.size), "price": price,
               "qty": qty, "side": side, "trade_id": ids}
     writer.write("trades", market.venue, sym, trades, source=SOURCE)
-    return _Touch(bp[:, 0], ap[:, 0]), trades
+    return trades
 
 
 def _liquidations(seed: int, day: int, a: int, ad: _AssetDay, plan: _DayPlan,
@@ -652,16 +664,14 @@ def _liquidations(seed: int, day: int, a: int, ad: _AssetDay, plan: _DayPlan,
     ret = (ad.x[60::60] - ad.x[:-1:60]) / ad.sig  # standardised minute returns
     long_rate = 0.02 + 0.5 * np.maximum(0.0, -ret - 2.0)  # per minute
     short_rate = 0.02 + 0.5 * np.maximum(0.0, ret - 2.0)
-    cascade = np.zeros(DAY_MIN)
-    for m0, m1, side in plan.shocks:
-        tail = np.exp(-np.arange(DAY_MIN - m1) / 3.0)
+    for m0, m1, hurt in plan.shocks:
+        cascade = np.zeros(DAY_MIN)
         cascade[m0:m1] = 8.0
-        cascade[m1:] += 8.0 * tail
-        if side < 0:
+        cascade[m1:] = 8.0 * np.exp(-np.arange(DAY_MIN - m1) / 3.0)
+        if hurt < 0:
             long_rate = long_rate + cascade
         else:
             short_rate = short_rate + cascade
-        cascade[:] = 0.0
     total = long_rate + short_rate
     rate = np.repeat(total / 60.0, 60)
     p_short = np.repeat(short_rate / total, 60)
@@ -682,14 +692,17 @@ def _funding_rate(premium: np.ndarray) -> np.ndarray:
     return np.round(np.clip(f, -FUNDING_CAP, FUNDING_CAP), 8)
 
 
-def _perp_extras(seed: int, day: int, a: int, perp: _Touch, spot: _Touch, day_ns: int, writer: TapeWriter,
-                 st: _AssetState, state: _State) -> tuple[np.ndarray, np.ndarray]:
-    """Write mark/index prices, funding and open interest of one perp; return mark and index per second."""
+def _mark_index(a: int, perp: _Touch, spot: _Touch) -> tuple[np.ndarray, np.ndarray]:
+    """Mark = perp mid, index = spot mid (the demo's single spot venue), at tick / 100 precision."""
+    dec = _decimals(get_instrument("demo-perp", _ASSETS[a].symbol).tick_size) + 2
+    return np.round(0.5 * (perp.bid + perp.ask), dec), np.round(0.5 * (spot.bid + spot.ask), dec)
+
+
+def _perp_extras(seed: int, day: int, a: int, mark: np.ndarray, index: np.ndarray, day_ns: int,
+                 writer: TapeWriter, st: _AssetState, state: _State) -> None:
+    """Write mark/index prices, funding and open interest of one perp."""
     asset = _ASSETS[a]
     spec = get_instrument("demo-perp", asset.symbol)
-    dec = _decimals(spec.tick_size) + 2
-    mark = np.round(0.5 * (perp.bid + perp.ask), dec)
-    index = np.round(0.5 * (spot.bid + spot.ask), dec)
     ts = day_ns + np.arange(DAY_S, dtype=np.int64) * NS
     writer.write("prices", "demo-perp", asset.symbol, {"ts_event": ts, "mark": mark, "index": index,
                                                        "spot_ref": np.full(DAY_S, np.nan)}, source=SOURCE)
@@ -730,7 +743,6 @@ def _perp_extras(seed: int, day: int, a: int, perp: _Touch, spot: _Touch, day_ns
         "ts_event": day_ns + oi_idx.astype(np.int64) * NS, "oi_qty": oi,
         "oi_notional": np.round(oi * mark[oi_idx], 2)}, source=SOURCE)
     state.oi[a].append(oi)
-    return mark, index
 
 
 # --------------------------------------------------------------------------------------------
@@ -782,27 +794,36 @@ def _window(start_ns: int, end_ns: int) -> dict[str, Any]:
     return {"start": _iso(start_ns), "end": _iso(end_ns), "start_ts": int(start_ns), "end_ts": int(end_ns)}
 
 
-def _measure_day(day: int, day_ns: int, plan: _DayPlan, asset_days: list[_AssetDay],
-                 perp_trades: list[dict[str, np.ndarray]], liqs: list[tuple[np.ndarray, ...]],
-                 marks: list[np.ndarray], index: list[np.ndarray], state: _State) -> None:
+@dataclass
+class _PerpDay:
+    """What the measurements need of one written perp for one day."""
+
+    trades: dict[str, np.ndarray]
+    liquidations: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ts, side, price, qty
+    mark: np.ndarray        # per second
+    index: np.ndarray
+
+
+def _measure_day(day: int, day_ns: int, plan: _DayPlan, asset_days: list[_AssetDay], perps: dict[int, _PerpDay],
+                 state: _State) -> None:
     c = state.summary
     minute = 60 * NS
     for _, h0, h1, kind, move, v in _segments(_REGIMES, day):
         s0, s1 = _minutes(h0) * 60, _minutes(h1) * 60
         entry = {**_window(day_ns + s0 * NS, day_ns + s1 * NS), "kind": kind, "vol_multiplier": v,
                  "planned_btc_move_pct": move, "assets": {}}
-        for a, asset in enumerate(_ASSETS):
-            mk = marks[a][s0:s1]
-            entry["assets"][asset.symbol] = {"change_pct": _pct(mk[-1] / mk[0] - 1.0),
-                                             "range_pct": _pct((mk.max() - mk.min()) / mk[0])}
+        for a, perp in perps.items():
+            mk = perp.mark[s0:s1]
+            entry["assets"][_ASSETS[a].symbol] = {"change_pct": _pct(mk[-1] / mk[0] - 1.0),
+                                                  "range_pct": _pct((mk.max() - mk.min()) / mk[0])}
         c["regimes"].append(entry)
-    for a, asset in enumerate(_ASSETS):
-        ad, tr, mk = asset_days[a], perp_trades[a], marks[a]
+    for a, perp in perps.items():
+        asset, ad, tr, mk = _ASSETS[a], asset_days[a], perp.trades, perp.mark
         # basis excursion
         start, sign, peak = _basis_excursion(day, a)
         s0 = start * 60
         s1 = s0 + 60 * sum(BASIS_SHAPE_MIN)
-        basis = marks[a][s0:s1] / index[a][s0:s1] - 1.0
+        basis = mk[s0:s1] / perp.index[s0:s1] - 1.0
         i = int(np.argmax(sign * basis))
         over = np.flatnonzero(np.abs(basis) > 0.003)
         c["basis_excursions"].append({
@@ -835,7 +856,7 @@ def _measure_day(day: int, day_ns: int, plan: _DayPlan, asset_days: list[_AssetD
             "z": round((float(p[-1]) - vwap) / sd, 4), "close": float(p[-1]), "vwap": round(vwap, 6),
             "sd": round(sd, 6), "bump_pct": _pct(math.expm1(ad.vwap_amp))})
         # liquidation cascades
-        lts, lside, lprice, lqty = liqs[a]
+        lts, lside, lprice, lqty = perp.liquidations
         for m0, m1, side in plan.shocks:
             w0, w1 = day_ns + m0 * minute, day_ns + (m1 + 10) * minute
             sel = (lts >= w0) & (lts < w1) & (lside == side)
@@ -851,6 +872,8 @@ def _measure_span(day_ns0: int, days: int, state: _State) -> None:
     c = state.summary
     step_ns = OI_STEP_S * NS
     for a, asset in enumerate(_ASSETS):
+        if not state.oi[a]:
+            continue  # perp not written
         oi = np.concatenate(state.oi[a])
         mk = np.concatenate(state.marks[a])[:: OI_STEP_S]
         for week in range(0, days, 7):
@@ -902,6 +925,7 @@ def _parse_start(start: str) -> int:
 
 
 def build_demo(root: str | Path, *, seed: int = 7, days: int = 7, start: str = "2024-03-01",
+               instruments: Sequence[tuple[str, str]] | None = None,
                progress: ProgressFn | None = None) -> dict[str, Any]:
     """Build the demo tape under ``root`` and return its summary.
 
@@ -916,6 +940,9 @@ def build_demo(root: str | Path, *, seed: int = 7, days: int = 7, start: str = "
     start
         First date, ``YYYY-MM-DD``. Forex weekends follow the real weekdays of the dates; the
         crypto schedule follows the day index (see ``datasets/demo.md``).
+    instruments
+        ``(venue, symbol)`` pairs of :data:`DEMO_INSTRUMENTS` to write (default: all). Their
+        rows are exactly those of a full build; conditions are listed for the perps written.
     progress
         Optional ``callback(step, done, total)``.
 
@@ -936,6 +963,16 @@ def build_demo(root: str | Path, *, seed: int = 7, days: int = 7, start: str = "
         raise ConfigError(f"`days` must be a positive integer, was {days!r}")
     seed, days = int(seed), int(days)
     start_ns = _parse_start(start)
+    if start_ns < MIN_TS_NS or start_ns + days * DAY_NS > MAX_TS_NS:
+        raise ConfigError(f"the demo must lie within 2000-01-01 .. 2100-01-01, was start={start!r}, days={days}")
+    wanted = DEMO_INSTRUMENTS if instruments is None else tuple(tuple(i) for i in instruments)
+    for pair in wanted:
+        if pair not in DEMO_INSTRUMENTS:
+            names = [f"{v}:{s}" for v, s in DEMO_INSTRUMENTS]
+            raise ConfigError(f"`instruments` must be (venue, symbol) pairs of the demo ({', '.join(names)}), "
+                              f"was {pair!r}")
+    chosen = {i for i, m in enumerate(_MARKETS) if (m.venue, _ASSETS[m.asset].symbol) in wanted}
+    fx = (FX_VENUE, FX_SYMBOL) in wanted
     root = Path(root)
     venues = {v for v, _ in DEMO_INSTRUMENTS}
     taken = sorted({e["venue"] for e in load_manifest(root)["files"].values()} & venues)
@@ -968,35 +1005,32 @@ def build_demo(root: str | Path, *, seed: int = 7, days: int = 7, start: str = "
         season = _activity(day_ns)
         z_market = _stream(seed, "market-shock", day).standard_normal(DAY_MIN)
         asset_days = [_asset_day(seed, day, a, plan, z_market, state.assets[a], season) for a in range(len(_ASSETS))]
+        touches = [_touch(m, asset_days[m.asset]) for m in _MARKETS]
         tick(f"{date}: fair prices")
-        liqs = [_liquidations(seed, day, a, asset_days[a], plan, day_ns) for a in range(len(_ASSETS))]
-        touches: dict[tuple[str, int], _Touch] = {}
-        perp_trades: list[dict[str, np.ndarray]] = [{} for _ in _ASSETS]
+        perps: dict[int, _PerpDay] = {}
         for mi, market in enumerate(_MARKETS):
-            liq = None
-            if market.is_perp:
-                liq = liqs[market.asset]
-            touch, trades = _market_day(seed, day, market, asset_days[market.asset], day_ns, writer, liq, state, mi)
-            touches[(market.venue, market.asset)] = touch
-            if market.is_perp:
-                perp_trades[market.asset] = trades
-        marks, indexes, priced = [], [], []
-        for a, asset in enumerate(_ASSETS):
-            lts, lside, lqty = liqs[a]
-            perp = touches[("demo-perp", a)]
+            if mi not in chosen:
+                continue
+            a, touch = market.asset, touches[mi]
+            if not market.is_perp:
+                _market_day(seed, day, market, asset_days[a], touch, day_ns, writer, None, state, mi)
+                continue
+            lts, lside, lqty = _liquidations(seed, day, a, asset_days[a], plan, day_ns)
+            trades = _market_day(seed, day, market, asset_days[a], touch, day_ns, writer, (lts, lside, lqty),
+                                 state, mi)
             sec = (lts - day_ns) // NS
-            lprice = np.where(lside > 0, perp.ask[sec], perp.bid[sec])  # forced orders fill at the touch
-            priced.append((lts, lside, lprice, lqty))
-            writer.write("liquidations", "demo-perp", asset.symbol,
+            lprice = np.where(lside > 0, touch.ask[sec], touch.bid[sec])  # forced orders fill at the touch
+            writer.write("liquidations", market.venue, _ASSETS[a].symbol,
                          {"ts_event": lts, "side": lside, "price": lprice, "qty": lqty}, source=SOURCE)
-            mark, index = _perp_extras(seed, day, a, perp, touches[("demo-spot", a)], day_ns, writer,
-                                       state.assets[a], state)
-            marks.append(mark)
-            indexes.append(index)
+            spot = next(i for i, m in enumerate(_MARKETS) if m.asset == a and not m.is_perp)
+            mark, index = _mark_index(a, touch, touches[spot])
+            _perp_extras(seed, day, a, mark, index, day_ns, writer, state.assets[a], state)
             state.marks[a].append(mark)
-        _fx_day(seed, day, day_ns, state, writer)
+            perps[a] = _PerpDay(trades, (lts, lside, lprice, lqty), mark, index)
+        if fx:
+            _fx_day(seed, day, day_ns, state, writer)
         tick(f"{date}: markets")
-        _measure_day(day, day_ns, plan, asset_days, perp_trades, priced, marks, indexes, state)
+        _measure_day(day, day_ns, plan, asset_days, perps, state)
         writer.commit()
         tick(f"{date}: write")
     _measure_span(start_ns, days, state)
@@ -1008,5 +1042,5 @@ def build_demo(root: str | Path, *, seed: int = 7, days: int = 7, start: str = "
             "first": ns_to_iso(e.first_ts), "last": ns_to_iso(e.last_ts)}
     tick("summary")
     return {"seed": seed, "days": days, "start": _iso(start_ns), "end": _iso(start_ns + days * DAY_NS),
-            "instruments": [f"{v}:{s}" for v, s in DEMO_INSTRUMENTS], "rows": rows, "write": report.to_dict(),
+            "instruments": [f"{v}:{s}" for v, s in DEMO_INSTRUMENTS if (v, s) in wanted], "rows": rows, "write": report.to_dict(),
             "conditions": state.summary}

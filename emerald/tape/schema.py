@@ -89,19 +89,21 @@ class KindRules:
     positive_ints: tuple[str, ...] = ()  # > 0 (interval_ns)
     spike_columns: tuple[str, ...] = ()  # checked against a rolling median
     dedup_key: tuple[str, ...] | None = None  # None: the whole row
+    conflict_reason: str = "key_conflict"  # same key, other content: quarantined under this name
     extra: tuple[str, ...] = field(default=())
 
 
 RULES: dict[str, KindRules] = {
     "trades": KindRules(prices=("price",), quantities=("qty",), sides=("side",), spike_columns=("price",),
-                        dedup_key=("trade_id",)),
+                        dedup_key=("trade_id",), conflict_reason="trade_id_conflict"),
     "book": KindRules(extra=("book_levels", "crossed_book")),
     "book_delta": KindRules(prices=("price",), quantities=("qty",), sides=("side",)),
     "quotes": KindRules(optional_prices=("bid_px", "ask_px"), optional_quantities=("bid_qty", "ask_qty"),
                         spike_columns=("bid_px", "ask_px"), extra=("crossed_book", "empty_quote")),
     "prices": KindRules(optional_prices=("mark", "index", "spot_ref"), spike_columns=("mark", "index"),
                         extra=("empty_prices",)),
-    "funding": KindRules(finite=("rate",), positive_ints=("interval_ns",)),
+    "funding": KindRules(finite=("rate",), positive_ints=("interval_ns",), dedup_key=("ts_event", "is_settlement"),
+                         conflict_reason="funding_conflict"),
     "open_interest": KindRules(optional_quantities=("oi_qty", "oi_notional"), extra=("empty_open_interest",)),
     "liquidations": KindRules(prices=("price",), quantities=("qty",), sides=("side",)),
     "bars": KindRules(prices=("open", "high", "low", "close"), optional_quantities=("volume", "buy_volume",

@@ -21,7 +21,7 @@ def check_zone(tz: str) -> str:
     if tz.upper() in ("UTC", "Z"):
         return "UTC"
     if tz.startswith(("UTC+", "UTC-", "+", "-")):
-        _parse_offset(tz)
+        parse_offset(tz)
         return tz
     try:
         ZoneInfo(tz)
@@ -30,16 +30,17 @@ def check_zone(tz: str) -> str:
     return tz
 
 
-def _parse_offset(tz: str) -> int:
-    s = tz[3:] if tz.upper().startswith("UTC") else tz
-    sign = -1 if s.startswith("-") else 1
-    s = s.lstrip("+-")
-    try:
-        hh, _, mm = s.partition(":")
-        minutes = int(hh) * 60 + (int(mm) if mm else 0)
-    except ValueError:
-        raise ConfigError(f"bad UTC offset, was {tz!r}; write it as UTC-05:00") from None
-    return sign * minutes
+def parse_offset(tz: str) -> int:
+    """Minutes east of UTC of a fixed offset: ``UTC-05:00``, ``+05:30``, ``+0530``, ``UTC+2``."""
+    import re
+
+    m = re.fullmatch(r"(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?", tz.strip(), flags=re.IGNORECASE)
+    if m is None:
+        raise ConfigError(f"bad UTC offset, was {tz!r}; write it as UTC-05:00")
+    hours, minutes = int(m.group(2)), int(m.group(3) or 0)
+    if hours > 14 or minutes >= 60:
+        raise ConfigError(f"UTC offset out of range, was {tz!r}")
+    return (-1 if m.group(1) == "-" else 1) * (hours * 60 + minutes)
 
 
 def int_to_ns(values: np.ndarray, unit: str) -> np.ndarray:
@@ -88,7 +89,7 @@ def local_strings_to_ns(strings: pa.Array | list[str], fmt: str, tz: str | None,
     if tz == "UTC":
         return ints
     if tz.startswith(("UTC+", "UTC-", "+", "-")):
-        return ints - _parse_offset(tz) * 60 * 1_000_000_000
+        return ints - parse_offset(tz) * 60 * 1_000_000_000
     try:
         aware = pc.assume_timezone(naive, timezone=tz, ambiguous="earliest", nonexistent="raise")
     except pa.ArrowInvalid as e:

@@ -357,6 +357,7 @@ class TapeWriter:
         self._depth: dict[tuple[str, str, str], int] = {}
         self._sources: list[tuple[str, str, dict[str, Any]]] = []
         self._replaced: list[Path] = []
+        self._index: tuple[dict[str, Any], dict[str, str]] | None = None
 
     # -- context manager: commit on success, drop the buffer on error
     def __enter__(self) -> TapeWriter:
@@ -468,20 +469,24 @@ class TapeWriter:
 
         # 1. de-duplicate (first occurrence wins: existing, then input order)
         keep = np.ones(merged.num_rows, dtype=bool)
-        dedup_key = RULES[kind].dedup_key
-        if dedup_key == ("trade_id",):
-            ids = merged.column("trade_id").to_numpy()
+        rules = RULES[kind]
+        if rules.dedup_key is not None:
+            key = rules.dedup_key
+            ids = merged.column(key[0]).to_numpy() if len(key) == 1 else _row_matrix(merged.select(list(key)))
             first = _first_occurrence(ids)
             if not first.all():
-                # a repeated id whose row differs is a conflict, not a duplicate
-                content = _row_matrix(merged)
-                first_rows = _first_occurrence(content)
+                # a repeated key whose row differs is a conflict, not a duplicate
+                first_rows = _first_occurrence(_row_matrix(merged))
                 conflict = ~first & first_rows
                 if conflict.any():
-                    self._quarantine_mask(merged, conflict & is_new, kind, venue, symbol, "trade_id_conflict",
+                    if self.strict and (conflict & is_new).any():
+                        i = int(np.flatnonzero(conflict & is_new)[0])
+                        raise DataError(f"{kind} row conflicts with an earlier row of the same {'+'.join(key)}",
+                                        path=src_names[src[i]] if src[i] >= 0 else "<existing>", field=key[0],
+                                        value=merged.column(key[0])[i].as_py())
+                    self._quarantine_mask(merged, conflict & is_new, kind, venue, symbol, rules.conflict_reason,
                                           src, src_names)
-                keep &= first
-                keep &= ~conflict
+                keep &= first & ~conflict
                 rep.duplicates += int((~first & ~conflict & is_new).sum())
         else:
             first = _first_occurrence(_row_matrix(merged))
@@ -532,6 +537,8 @@ class TapeWriter:
             if old_rel is not None and old_rel != rel:
                 manifest["files"].pop(old_rel)
                 self._replaced.append(self.root / old_rel)
+            assert self._index is not None
+            self._index[1][rel.rsplit("/", 1)[0]] = rel
             if not path.exists() or old_rel != rel:
                 atomic_write_file(path, payload)
             manifest["files"][rel] = {
@@ -547,13 +554,12 @@ class TapeWriter:
             rep.first_ts = lo if rep.first_ts is None else min(rep.first_ts, lo)
             rep.last_ts = hi if rep.last_ts is None else max(rep.last_ts, hi)
 
-    @staticmethod
-    def _partition_entry(manifest: dict[str, Any], kind: str, venue: str, symbol: str, date: str) -> str | None:
-        prefix = f"{kind}/venue={venue}/symbol={symbol}/date={date}/"
-        for rel in manifest["files"]:
-            if rel.startswith(prefix):
-                return str(rel)
-        return None
+    def _partition_entry(self, manifest: dict[str, Any], kind: str, venue: str, symbol: str, date: str) -> str | None:
+        """The manifest's file for one date partition (an index built once per commit)."""
+        if self._index is None or self._index[0] is not manifest:
+            index = {rel.rsplit("/", 1)[0]: rel for rel in manifest["files"]}
+            self._index = (manifest, index)
+        return self._index[1].get(f"{kind}/venue={venue}/symbol={symbol}/date={date}")
 
     def _quarantine_mask(self, table: pa.Table, mask: np.ndarray, kind: str, venue: str, symbol: str,
                          reason: str, src: np.ndarray, src_names: list[str]) -> None:

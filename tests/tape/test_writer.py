@@ -205,3 +205,27 @@ def test_any_chunking_gives_the_same_tape(tmp_path_factory, cuts, dup_idx, bad_i
     assert r1.duplicates == int(valid.sum()) - len(np.unique(data["trade_id"][valid]))
     assert _digest(whole) == _digest(chunked)
     assert load_manifest(whole)["content_hash"] == load_manifest(chunked)["content_hash"]
+
+
+def test_funding_settlement_conflicts_are_quarantined_not_kept_twice(tmp_path: Path) -> None:
+    iv = 8 * 3600 * 10**9
+    ts = (T0 // iv + 1) * iv + np.arange(3) * iv
+    base = {"ts_event": ts, "rate": np.array([1e-4, 2e-4, 3e-4]), "interval_ns": np.full(3, iv),
+            "next_funding_ts": ts + iv, "is_settlement": np.ones(3, bool)}
+    write_tape(tmp_path, "funding", V, S, base)
+    other = {**base, "rate": base["rate"] + 1e-8}  # same settlements, another source's rounding
+    other["rate"][0] = 1e-4  # one exact duplicate
+    rep = write_tape(tmp_path, "funding", V, S, other)
+    e = rep.entries[("funding", V, S)]
+    assert (e.rows_in, e.rows_written, e.duplicates, e.quarantined) == (3, 0, 1, {"funding_conflict": 2})
+    back = _read_all(tmp_path, "funding")
+    np.testing.assert_array_equal(back.column("rate").to_numpy(), base["rate"])  # the first source wins
+    with pytest.raises(DataError, match="conflicts with an earlier row.*field `ts_event`"):
+        write_tape(tmp_path, "funding", V, S, other, strict=True)
+
+
+def test_many_partitions_commit_in_linear_time(tmp_path: Path) -> None:
+    """A regression guard for the partition index: 400 daily partitions in one commit."""
+    d = make_trades(400, mean_gap_ns=86_400 * 10**9)
+    rep = write_tape(tmp_path, "trades", V, S, d)
+    assert len(load_manifest(tmp_path)["files"]) == len(rep.entries[("trades", V, S)].files) >= 390

@@ -84,7 +84,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -108,8 +108,10 @@ _MAX_MS = 4_102_444_800_000
 
 _SYNC_BUFFER = 1000        # diff events kept while waiting for a sync point
 _FLUSH_ROWS = 1_000_000    # buffered rows that trigger a write
+_FIRST_CHUNK = 1 << 16     # a small first read, so that parsing starts at once
 _GZIP_CHUNK = 1 << 20
 _PLAIN_CHUNK = 1 << 23
+_BLOCK_LINES = 1 << 14     # lines per bulk job
 
 _ZEROS = frozenset(["0", "0."] + ["0." + "0" * k for k in range(1, 19)])
 
@@ -127,14 +129,14 @@ _STREAM_PREFIX = b'{"stream":"'
 # reading
 
 
-def _read_blocks(path: Path, report: ImportReport, strict: bool) -> Iterator[bytes]:
-    """Yield the decompressed bytes of ``path`` in blocks; gzip is inflated in a worker thread
-    (zlib releases the GIL) so that it overlaps the parsing."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=8)
+def _read_blocks(paths: list[Path], report: ImportReport, strict: bool) -> Iterator[tuple[int, bytes | None]]:
+    """Yield ``(file index, decompressed bytes)`` blocks of every file in turn, and
+    ``(index, None)`` at the end of each file. One thread reads and inflates ahead (zlib releases
+    the GIL), also across file boundaries, so that inflating overlaps the parsing."""
+    q: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=6)
     stop = threading.Event()
-    done = object()
 
-    def put(item: Any) -> None:
+    def put(item: tuple[int, Any]) -> None:
         while not stop.is_set():
             try:
                 q.put(item, timeout=0.1)
@@ -142,50 +144,56 @@ def _read_blocks(path: Path, report: ImportReport, strict: bool) -> Iterator[byt
             except queue.Full:
                 continue
 
-    def produce() -> None:
-        try:
-            with open(path, "rb") as fh:
-                gz = fh.read(2) == b"\x1f\x8b"
-                fh.seek(0)
-                if not gz:
-                    while chunk := fh.read(_PLAIN_CHUNK):
-                        put(chunk)
-                    put(done)
-                    return
-                d = zlib.decompressobj(31)
-                while not stop.is_set() and (data := fh.read(_GZIP_CHUNK)):
-                    while data:
-                        if d.eof:  # a further gzip member
-                            d = zlib.decompressobj(31)
-                        out = d.decompress(data)
-                        if out:
-                            put(out)
-                        data = d.unused_data if d.eof else b""
-                put(done if d.eof else ("truncated", None))
-        except (OSError, zlib.error) as e:
-            put(("error", e))
+    def inflate(i: int, fh: BinaryIO) -> None:
+        gz = fh.read(2) == b"\x1f\x8b"
+        fh.seek(0)
+        size = _FIRST_CHUNK
+        if not gz:
+            while not stop.is_set() and (chunk := fh.read(size)):
+                put((i, chunk))
+                size = _PLAIN_CHUNK
+            put((i, None))
+            return
+        d = zlib.decompressobj(31)
+        while not stop.is_set() and (data := fh.read(size)):
+            size = _GZIP_CHUNK
+            while data:
+                if d.eof:  # a further gzip member
+                    d = zlib.decompressobj(31)
+                out = d.decompress(data)
+                if out:
+                    put((i, out))
+                data = d.unused_data if d.eof else b""
+        put((i, None) if d.eof else (i, "truncated"))
 
-    worker = threading.Thread(target=produce, name=f"inflate:{path.name}", daemon=True)
+    def produce() -> None:
+        for i, path in enumerate(paths):
+            try:
+                with open(path, "rb") as fh:
+                    inflate(i, fh)
+            except (OSError, zlib.error) as e:
+                put((i, e))
+                return
+
+    worker = threading.Thread(target=produce, name="binance-raw-inflate", daemon=True)
     worker.start()
     try:
         while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, tuple):
-                what, err = item
-                if what == "error":
-                    raise DataError(f"cannot read the capture ({err})", path=str(path)) from None
+            i, item = q.get()
+            if isinstance(item, Exception):
+                raise DataError(f"cannot read the capture ({item})", path=str(paths[i])) from None
+            if item == "truncated":
                 if strict:
-                    raise DataError("gzip stream ends early (truncated file)", path=str(path))
-                report.notes.append(f"{path}: gzip stream ends early (truncated file); the lines before "
-                                    "the cut were imported, a cut last line is rejected like any bad line")
+                    raise DataError("gzip stream ends early (truncated file)", path=str(paths[i]))
+                report.notes.append(f"{paths[i]}: gzip stream ends early (truncated file); the lines before the "
+                                    "cut were imported, a cut last line is rejected like any bad line")
+                item = None
+            yield i, item
+            if item is None and i == len(paths) - 1:
                 return
-            yield item
     finally:
         stop.set()
         worker.join()
-
 
 # --------------------------------------------------------------------------------------------
 # column accumulators
@@ -294,19 +302,20 @@ def _ms_to_ns(ms: np.ndarray) -> np.ndarray:
 # bulk decoding (worker thread)
 
 
-def _str_fields(*names: str) -> list[tuple[str, pa.DataType]]:
-    return [(n, pa.string()) for n in names]
+def _bulk_schema(number: pa.DataType, *fields: tuple[str, pa.DataType | None]) -> pa.Schema:
+    return pa.schema([("data", pa.struct([(n, t or number) for n, t in fields]))])
 
 
-_BULK_SCHEMAS = {
-    _QUOTE: pa.schema([("data", pa.struct(_str_fields("b", "B", "a", "A") + [("T", pa.int64()), ("E", pa.int64())]))]),
-    _TRADE: pa.schema([("data", pa.struct(_str_fields("p", "q") + [("m", pa.bool_()), ("t", pa.int64()),
-                                                                   ("T", pa.int64()), ("E", pa.int64())]))]),
-    _AGG: pa.schema([("data", pa.struct(_str_fields("p", "q") + [("m", pa.bool_()), ("a", pa.int64()),
-                                                                 ("T", pa.int64()), ("E", pa.int64())]))]),
+_I64 = pa.int64()
+_BULK_FIELDS: dict[int, tuple[tuple[str, pa.DataType | None], ...]] = {
+    _QUOTE: (("b", None), ("B", None), ("a", None), ("A", None), ("T", _I64), ("E", _I64)),
+    _TRADE: (("p", None), ("q", None), ("m", pa.bool_()), ("t", _I64), ("T", _I64), ("E", _I64)),
+    _AGG: (("p", None), ("q", None), ("m", pa.bool_()), ("a", _I64), ("T", _I64), ("E", _I64)),
 }
-_BULK_PARSE = {k: pajson.ParseOptions(explicit_schema=s, unexpected_field_behavior="ignore")
-               for k, s in _BULK_SCHEMAS.items()}
+# read numbers as the strings Binance sends, then cast them all to float64 in one call
+_BULK_PARSE = {k: pajson.ParseOptions(explicit_schema=_bulk_schema(pa.string(), *f), unexpected_field_behavior="ignore")
+               for k, f in _BULK_FIELDS.items()}
+_BULK_CAST = {k: _bulk_schema(pa.float64(), *f) for k, f in _BULK_FIELDS.items()}
 _BULK_READ = pajson.ReadOptions(use_threads=False, block_size=1 << 26)
 
 
@@ -314,53 +323,81 @@ class _BulkRefused(ValueError):
     """The bulk reader cannot take this block as is; it is decoded line by line instead."""
 
 
-def _required(data: pa.StructArray, name: str, kind: pa.DataType | None = None) -> np.ndarray:
-    arr = data.field(name)
-    if arr.null_count:
-        raise _BulkRefused(name)
-    if kind is not None:
-        arr = arr.cast(kind)  # string -> float64 (raises ArrowInvalid on a bad number)
-    return arr.to_numpy(zero_copy_only=False)
-
-
-def _bulk_columns(code: int, payloads: list[bytes], recv_us: list[int]) -> dict[str, np.ndarray]:
+def _bulk_columns(code: int, payloads: list[bytes], recv_us: list[int]) -> tuple[dict[str, np.ndarray], bool]:
     """Decode one block of ``bookTicker`` / ``trade`` / ``aggTrade`` payloads into tape columns
-    (pyarrow's JSON reader; runs in a worker thread, outside the GIL). Raises on anything the
-    line-by-line path would reject."""
+    (and whether they lacked an exchange time) with pyarrow's JSON reader. Raises on anything
+    the line-by-line path would reject. Few
+    pyarrow calls on purpose: each one gives up the GIL and may wait a switch interval (5 ms)
+    to get it back from the busy main thread."""
     table = pajson.read_json(pa.py_buffer(b"\n".join(payloads)), read_options=_BULK_READ,
                              parse_options=_BULK_PARSE[code])
     if table.num_rows != len(payloads):
         raise _BulkRefused("row count")
-    data = table.column("data").combine_chunks()
+    col = table.cast(_BULK_CAST[code]).column("data")  # ArrowInvalid on a bad number
+    data = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     if data.null_count:
         raise _BulkRefused("data")
+    fields = {f: data.field(f) for f, _ in _BULK_FIELDS[code]}
+    for f, arr in fields.items():
+        if arr.null_count and f not in ("T", "E"):
+            raise _BulkRefused(f)
     recv = np.array(recv_us, dtype=np.int64) * US
-    t_arr, e_arr = data.field("T"), data.field("E")
-    ev = t_arr.fill_null(e_arr).fill_null(-1).to_numpy() if t_arr.null_count else t_arr.to_numpy()
-    f64 = pa.float64()
+    t_arr, e_arr = fields["T"], fields["E"]
+    no_time = False
+    if not t_arr.null_count:
+        ev = _ms_to_ns(t_arr.to_numpy())
+    elif t_arr.null_count == len(t_arr) and not e_arr.null_count:
+        ev = _ms_to_ns(e_arr.to_numpy())
+    elif t_arr.null_count == len(t_arr) and e_arr.null_count == len(e_arr) and code == _QUOTE:
+        ev, no_time = recv.copy(), True  # spot bookTicker: no exchange time
+    else:
+        raise _BulkRefused("T")  # mixed: rare, decoded line by line
     if code == _QUOTE:
-        return {"ts_event": np.where(ev < 0, recv, _ms_to_ns(ev)), "ts_recv": recv,
-                "bid_px": _required(data, "b", f64), "bid_qty": _required(data, "B", f64),
-                "ask_px": _required(data, "a", f64), "ask_qty": _required(data, "A", f64)}
-    if (ev < 0).any():
-        raise _BulkRefused("T")
-    m = _required(data, "m")
-    return {"ts_event": _ms_to_ns(ev), "ts_recv": recv, "price": _required(data, "p", f64),
-            "qty": _required(data, "q", f64), "side": np.where(m, -1, 1).astype(np.int8),
-            "trade_id": _required(data, "t" if code == _TRADE else "a").astype(np.int64)}
+        return {"ts_event": ev, "ts_recv": recv, "bid_px": fields["b"].to_numpy(), "bid_qty": fields["B"].to_numpy(),
+                "ask_px": fields["a"].to_numpy(), "ask_qty": fields["A"].to_numpy()}, no_time
+    return {"ts_event": ev, "ts_recv": recv, "price": fields["p"].to_numpy(), "qty": fields["q"].to_numpy(),
+            "side": np.where(fields["m"].to_numpy(zero_copy_only=False), -1, 1).astype(np.int8),
+            "trade_id": fields["t" if code == _TRADE else "a"].to_numpy()}, no_time
 
 
-class _BulkBlock:
-    """One block of bulk-decoded lines of one (symbol, kind): a pending job plus what the
-    line-by-line fallback needs."""
+_BulkResult = tuple[dict[str, np.ndarray], bool] | Exception
 
-    __slots__ = ("code", "future", "payloads", "recv", "lines", "path")
 
-    def __init__(self, code: int, future: Future[dict[str, np.ndarray]], payloads: list[bytes],
-                 recv: list[int], lines: list[int], path: str) -> None:
-        self.code, self.future, self.payloads, self.recv, self.lines, self.path = (
-            code, future, payloads, recv, lines, path)
+def _bulk_job(items: list[tuple[int, list[bytes], list[int]]]) -> list[_BulkResult]:
+    """All bulk lines of one block (one job, so one round of GIL hand-offs); a failure is
+    returned in place of its item, so that only that item is decoded line by line."""
+    out: list[_BulkResult] = []
+    for code, payloads, recv in items:
+        try:
+            out.append(_bulk_columns(code, payloads, recv))
+        except (pa.ArrowException, _BulkRefused) as e:
+            out.append(e)
+    return out
 
+
+class _Bulk:
+    """Bulk lines of one (symbol, kind): the open block's lists (their ``append`` methods sit in
+    the route, so the line loop appends without lookups) and the blocks handed to the worker."""
+
+    __slots__ = ("code", "payloads", "recv", "lines", "blocks")
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+        self.payloads: list[bytes] = []
+        self.recv: list[int] = []
+        self.lines: list[int] = []
+        self.blocks: list[tuple[Future[list[_BulkResult]], int, list[bytes], list[int], list[int], str]] = []
+
+    def take(self) -> tuple[list[bytes], list[int], list[int]]:
+        """The open block's lines; the lists are emptied in place (the route keeps their methods)."""
+        taken = (self.payloads[:], self.recv[:], self.lines[:])
+        self.payloads.clear()
+        self.recv.clear()
+        self.lines.clear()
+        return taken
+
+    def pending(self) -> int:
+        return len(self.payloads) + sum(len(b[2]) for b in self.blocks)
 
 # --------------------------------------------------------------------------------------------
 # order book
@@ -720,12 +757,8 @@ class _Symbol:
         self.book = _Book(depth, interval_ns)
         self.last_bt: bytes | None = None  # payload of the latest bookTicker (a partial-book seed)
         self.has_trade_stream = False
-        self.quotes: list[Any] = []        # _BulkBlock or column dicts, in line order
-        self.trades: list[Any] = []
-        self.aggs: list[Any] = []
-        self.q_rows = _Quotes()
-        self.t_rows = _Trades()
-        self.a_rows = _Trades()
+        self.bulk = {code: _Bulk(code) for code in (_QUOTE, _TRADE, _AGG)}
+        self.rows: dict[int, _Quotes | _Trades] = {_QUOTE: _Quotes(), _TRADE: _Trades(), _AGG: _Trades()}
         # prices and funding
         self.px: tuple[list[int], list[float], list[float]] = ([], [], [])
         self.fu: tuple[list[int], list[float], list[int], list[bool]] = ([], [], [], [])
@@ -736,10 +769,14 @@ class _Symbol:
         self.liq: tuple[list[int], list[int], list[float], list[float]] = ([], [], [], [])
         self.bars: list[list[Any]] = [[] for _ in range(10)]
 
+    def last_book_ticker(self) -> bytes | None:
+        """Payload of the latest bookTicker line read so far."""
+        open_block = self.bulk[_QUOTE].payloads
+        return open_block[-1] if open_block else self.last_bt
+
     def buffered(self) -> int:
-        return (len(self.q_rows.ev) + len(self.t_rows.ev) + len(self.a_rows.ev) + len(self.px[0])
-                + len(self.book.out_ev) + sum(len(b.payloads) for b in (*self.quotes, *self.trades, *self.aggs)
-                                              if isinstance(b, _BulkBlock)))
+        return (sum(len(r.ev) for r in self.rows.values()) + sum(b.pending() for b in self.bulk.values())
+                + len(self.px[0]) + len(self.book.out_ev))
 
 
 # --------------------------------------------------------------------------------------------
@@ -754,12 +791,12 @@ class _Importer:
         self.depth, self.interval_ns, self.funding_interval_ns = depth, interval_ns, funding_interval_ns
         self.routes: dict[bytes, tuple[Any, ...]] = {}
         self.symbols: dict[str, _Symbol] = {}
-        self.pending_snapshot: tuple[dict[str, Any], int, str, int] | None = None
+        self.depth_symbols: list[str] = []  # symbols with a depth stream (imported or not)
+        self.pending_snapshots: list[tuple[dict[str, Any], int]] = []  # seen before any depth stream
         self.evidence_usdm = self.evidence_spot = False
         self.venue_used: str | None = None
         self.spot_quotes_without_time = False
         self.pool = None if strict else ThreadPoolExecutor(max_workers=1, thread_name_prefix="binance-raw-bulk")
-        self.block: dict[tuple[int, str], tuple[list[bytes], list[int], list[int]]] = {}
         self.sources: list[str] = []
 
     # -- routing
@@ -778,7 +815,18 @@ class _Importer:
             route = (_SKIP, None, kind or name)
         else:
             sym = self._symbol(sym_part.upper())
-            route = (code, sym, kind) if sym is not None else (_SKIP, None, "other_symbol")
+            if code == _DEPTH and sym_part.upper() not in self.depth_symbols:
+                self.depth_symbols.append(sym_part.upper())
+                todo, self.pending_snapshots = self.pending_snapshots, []
+                for obj, recv in todo:  # snapshots written before the first depth event
+                    self._snapshot(obj, recv)
+            if sym is None:
+                route = (_SKIP, None, "other_symbol")
+            elif code in sym.bulk:  # the line loop appends to the open block through these
+                b = sym.bulk[code]
+                route = (code, sym, kind, b.payloads.append, b.recv.append, b.lines.append)
+            else:
+                route = (code, sym, kind)
             if code == _MARK:
                 self.evidence_usdm = True
             if code == _TRADE and sym is not None:
@@ -792,10 +840,6 @@ class _Importer:
         sym = self.symbols.get(name)
         if sym is None:
             sym = self.symbols[name] = _Symbol(name, self.depth, self.interval_ns)
-            if self.pending_snapshot is not None:
-                data, recv, path, line_no = self.pending_snapshot
-                self.pending_snapshot = None
-                self._snapshot(data, recv, path, line_no)
         return sym
 
     # -- the line loop
@@ -803,7 +847,6 @@ class _Importer:
         """Process ``lines`` (line numbers ``n + 1``...); returns the last line number."""
         report, reject, loads, routes = self.report, self.rejects.reject, orjson.loads, self.routes
         bulk = self.pool is not None
-        block = self.block
         parsed = 0
         for line in lines:
             n += 1
@@ -819,20 +862,10 @@ class _Importer:
             if line.startswith(_STREAM_PREFIX, sp + 1):
                 stream = line[sp + 12:line.find(b'"', sp + 12)]
                 route = routes.get(stream) or self._route(stream)
-                code = route[0]
-                if bulk and code <= _AGG:  # bookTicker, trade, aggTrade
-                    sym = route[1]
-                    if code == _QUOTE:
-                        sym.last_bt = line[sp + 1:]
-                        payload = sym.last_bt
-                    else:
-                        payload = line[sp + 1:]
-                    acc = block.get((code, sym.symbol))
-                    if acc is None:
-                        acc = block[(code, sym.symbol)] = ([], [], [])
-                    acc[0].append(payload)
-                    acc[1].append(recv)
-                    acc[2].append(n)
+                if bulk and route[0] <= _AGG:  # bookTicker, trade, aggTrade: decoded by the worker
+                    route[3](line[sp + 1:])
+                    route[4](recv)
+                    route[5](n)
                     continue
             else:
                 route = None
@@ -866,7 +899,7 @@ class _Importer:
             if isinstance(stream, str):
                 return self._route(stream.encode())
             if "lastUpdateId" in obj:
-                self._snapshot(obj, recv, path, n)
+                self._snapshot(obj, recv)
                 return None
             key = "response" if "id" in obj else str(obj.get("e", "unknown"))
         else:
@@ -879,15 +912,15 @@ class _Importer:
         if code == _DEPTH:
             self.evidence_usdm |= "pu" in d
             self.evidence_spot |= "pu" not in d
-            sym.book.event(d, recv, sym.last_bt)
+            sym.book.event(d, recv, sym.last_book_ticker())
         elif code == _QUOTE:
+            sym.rows[_QUOTE].add(d, recv)
             sym.last_bt = line[sp + 1:]
-            sym.q_rows.add(d, recv)
             self.spot_quotes_without_time |= "T" not in d and "E" not in d
         elif code == _TRADE:
-            sym.t_rows.add(d, recv, "t")
+            sym.rows[_TRADE].add(d, recv, "t")
         elif code == _AGG:
-            sym.a_rows.add(d, recv, "a")
+            sym.rows[_AGG].add(d, recv, "a")
         elif code == _MARK:
             self._mark(sym, d)
         elif code == _LIQ:
@@ -898,23 +931,22 @@ class _Importer:
             key = route[2]
             self.report.unhandled[key] = self.report.unhandled.get(key, 0) + 1
 
-    def _snapshot(self, obj: dict[str, Any], recv: int, path: str, n: int) -> None:
-        if self.symbol_opt is not None:
-            sym = self._symbol(self.symbol_opt)
-        elif len(self.symbols) == 1:
-            sym = next(iter(self.symbols.values()))
-        elif not self.symbols:  # before any stream line: belongs to the first symbol seen
-            if self.pending_snapshot is not None:
-                raise ValueError("two depth snapshots before any stream line")
-            self.pending_snapshot = (obj, recv, path, n)
-            return
-        else:
-            raise ValueError(f"depth snapshot in a capture of several symbols {sorted(self.symbols)}: "
-                             "pass --symbol")
-        assert sym is not None
+    def _snapshot(self, obj: dict[str, Any], recv: int) -> None:
+        """A REST depth snapshot carries no symbol: it belongs to the capture's only symbol with a
+        depth stream (held until that stream's first line when written before it)."""
         last_id, bids, asks = obj["lastUpdateId"], obj["bids"], obj["asks"]
         t = obj.get("T") or obj.get("E") or recv // 1000
         _ints(lastUpdateId=last_id, T=t)
+        if len(self.depth_symbols) > 1:
+            raise _BadValue("lastUpdateId", last_id, f"a snapshot of one symbol, but depth streams of "
+                            f"{self.depth_symbols} share the capture")
+        if not self.depth_symbols:
+            self.pending_snapshots.append((obj, recv))
+            return
+        sym = self._symbol(self.depth_symbols[0])
+        if sym is None:  # the snapshot of a symbol not imported
+            self.report.unhandled["other_symbol"] = self.report.unhandled.get("other_symbol", 0) + 1
+            return
         sym.book.snapshot(bids, asks, last_id, t, recv)
 
     def _mark(self, sym: _Symbol, d: dict[str, Any]) -> None:
@@ -996,51 +1028,62 @@ class _Importer:
 
     # -- bulk blocks
     def end_block(self, path: str) -> None:
-        """Hand the bulk lines collected in the last block to the worker."""
+        """Hand the bulk lines of the block just read to the worker, as one job."""
         assert self.pool is not None
-        for (code, name), (payloads, recv, lines) in self.block.items():
-            sym = self.symbols[name]
-            fut = self.pool.submit(_bulk_columns, code, payloads, recv)
-            {_QUOTE: sym.quotes, _TRADE: sym.trades, _AGG: sym.aggs}[code].append(
-                _BulkBlock(code, fut, payloads, recv, lines, path))
-        self.block = {}
+        items, owners = [], []
+        for sym in self.symbols.values():
+            for code, bulk in sym.bulk.items():
+                if bulk.payloads:
+                    if code == _QUOTE:
+                        sym.last_bt = bulk.payloads[-1]
+                    payloads, recv, lines = bulk.take()
+                    owners.append((bulk, len(items), payloads, recv, lines))
+                    items.append((code, payloads, recv))
+        if items:
+            fut = self.pool.submit(_bulk_job, items)
+            for bulk, i, payloads, recv, lines in owners:
+                bulk.blocks.append((fut, i, payloads, recv, lines, path))
 
-    def _resolve(self, blocks: list[Any], rows: _Quotes | _Trades) -> list[dict[str, np.ndarray]]:
-        """Column dicts of the bulk blocks (decoding refused blocks line by line) plus the
-        line-by-line rows, in line order."""
-        out = []
-        for b in blocks:
-            try:
-                cols = b.future.result()
-                self.report.lines_parsed += len(b.payloads)
-                if b.code == _QUOTE and (cols["ts_event"] == cols["ts_recv"]).any():
-                    self.spot_quotes_without_time = True
-            except (pa.ArrowException, _BulkRefused, ValueError, TypeError):
-                cols = self._fallback(b)
-            out.append(cols)
+    def _resolve(self, sym: _Symbol, code: int) -> list[dict[str, np.ndarray]]:
+        """Column dicts of the bulk blocks of ``code`` (a refused block decoded line by line),
+        then the rows decoded line by line, in line order; the buffers are emptied."""
+        bulk, out = sym.bulk[code], []
+        for fut, i, payloads, recv, lines, path in bulk.blocks:
+            res = fut.result()[i]
+            if isinstance(res, Exception):
+                out.append(self._fallback(code, payloads, recv, lines, path))
+            else:
+                cols, no_time = res
+                self.report.lines_parsed += len(payloads)
+                self.spot_quotes_without_time |= no_time
+                out.append(cols)
+        bulk.blocks = []
+        rows = sym.rows[code]
         if rows.ev:
             out.append(rows.arrays())
+            sym.rows[code] = _Quotes() if code == _QUOTE else _Trades()
         return out
 
-    def _fallback(self, b: _BulkBlock) -> dict[str, np.ndarray]:
-        rows: _Quotes | _Trades = _Quotes() if b.code == _QUOTE else _Trades()
+    def _fallback(self, code: int, payloads: list[bytes], recvs: list[int], lines: list[int],
+                  path: str) -> dict[str, np.ndarray]:
+        rows: _Quotes | _Trades = _Quotes() if code == _QUOTE else _Trades()
         reject = self.rejects.reject
-        for payload, recv, n in zip(b.payloads, b.recv, b.lines, strict=True):
+        for payload, recv, n in zip(payloads, recvs, lines, strict=True):
             try:
                 d = orjson.loads(payload)["data"]
                 if isinstance(rows, _Quotes):
                     rows.add(d, recv)
                     self.spot_quotes_without_time |= "T" not in d and "E" not in d
                 else:
-                    rows.add(d, recv, "t" if b.code == _TRADE else "a")
+                    rows.add(d, recv, "t" if code == _TRADE else "a")
             except orjson.JSONDecodeError:
-                reject("bad_json", path=b.path, line_no=n, text=payload)
+                reject("bad_json", path=path, line_no=n, text=payload)
                 continue
             except KeyError as e:
-                reject("missing_field", path=b.path, line_no=n, text=payload, field=str(e.args[0]))
+                reject("missing_field", path=path, line_no=n, text=payload, field=str(e.args[0]))
                 continue
             except (ValueError, TypeError, IndexError, AttributeError) as e:
-                reject("bad_value", path=b.path, line_no=n, text=payload, field=_field_of(e))
+                reject("bad_value", path=path, line_no=n, text=payload, field=_field_of(e))
                 continue
             self.report.lines_parsed += 1
         return rows.arrays()
@@ -1077,11 +1120,7 @@ class _Importer:
         w = self.writer
         source = ";".join(dict.fromkeys(self.sources)) or "<none>"
         for name, sym in self.symbols.items():
-            quotes = self._resolve(sym.quotes, sym.q_rows)
-            trades = self._resolve(sym.trades, sym.t_rows)
-            aggs = self._resolve(sym.aggs, sym.a_rows)
-            sym.quotes, sym.trades, sym.aggs = [], [], []
-            sym.q_rows, sym.t_rows, sym.a_rows = _Quotes(), _Trades(), _Trades()
+            quotes, trades, aggs = (self._resolve(sym, code) for code in (_QUOTE, _TRADE, _AGG))
             for cols in quotes:
                 w.write("quotes", venue, name, cols, source=source)
             for cols in trades:
@@ -1132,11 +1171,9 @@ class _Importer:
         self.sources = self.sources[-1:]
 
     def finish(self) -> None:
-        if self.pending_snapshot is not None:
-            _data, _recv, path, n = self.pending_snapshot
-            self.pending_snapshot = None
-            self.rejects.reject("snapshot_without_stream", path=path, line_no=n, text=orjson.dumps(_data)[:200])
-            self.report.lines_parsed -= 1
+        if self.pending_snapshots:  # no depth stream to apply them to
+            self.report.unhandled["depth_snapshot"] = len(self.pending_snapshots)
+            self.pending_snapshots = []
         for sym in self.symbols.values():
             sym.book.finish()
         self.flush()
@@ -1235,23 +1272,23 @@ def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symb
     imp = _Importer(writer, report, rejects, venue=venue, symbol=symbol, strict=strict, depth=depth,
                     interval_ns=interval_ns, funding_interval_ns=funding_ns)
     try:
-        for path in paths:
-            name = str(path)
-            imp.sources.append(name)
-            n, carry = 0, b""
-            for block in _read_blocks(Path(path), report, strict):
+        n, carry, current = 0, b"", -1
+        for i, block in _read_blocks([Path(p) for p in paths], report, strict):
+            name = str(paths[i])
+            if i != current:  # a new file
+                imp.sources.append(name)
+                n, carry, current = 0, b"", i
+            if block is None:  # end of the file: its last line may lack a newline
+                lines = [carry] if carry else []
+            else:
                 lines = (carry + block if carry else block).split(b"\n")
                 carry = lines.pop()
-                report.lines_in += len(lines)
-                n = imp.feed(lines, name, n)
+            report.lines_in += len(lines)
+            for j in range(0, len(lines), _BLOCK_LINES):
+                n = imp.feed(lines[j:j + _BLOCK_LINES], name, n)
                 if imp.pool is not None:
                     imp.end_block(name)
-                imp.maybe_flush()
-            if carry:
-                report.lines_in += 1
-                n = imp.feed([carry], name, n)
-                if imp.pool is not None:
-                    imp.end_block(name)
+            imp.maybe_flush()
         imp.finish()
     finally:
         imp.close()
