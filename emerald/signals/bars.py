@@ -561,7 +561,7 @@ def hurst_exponent_step_nb(state, p, ts, kind, inst, row, f, i, out):
             lag = 1
             while lag * 4 <= n:
                 cnt = n - lag + 1
-                mean = (s.cum[n] - s.cum[0]) * 0.0
+                mean = 0.0
                 for t in range(cnt):
                     mean += s.cum[t + lag] - s.cum[t]
                 mean /= cnt
@@ -693,9 +693,9 @@ def hh_hl_structure_step_nb(state, p, ts, kind, inst, row, f, i, out):
         if s.bar_count >= 3:
             h0, h1, h2 = hist_get_nb(s, 2, H_HIGH), hist_get_nb(s, 1, H_HIGH), hist_get_nb(s, 0, H_HIGH)
             l0, l1, l2 = hist_get_nb(s, 2, H_LOW), hist_get_nb(s, 1, H_LOW), hist_get_nb(s, 0, H_LOW)
-            if h2 > h1 > h0 and l2 > l1 > l0:
+            if h2 > h1 and h1 > h0 and l2 > l1 and l1 > l0:
                 s.value = 1.0
-            elif h2 < h1 < h0 and l2 < l1 < l0:
+            elif h2 < h1 and h1 < h0 and l2 < l1 and l1 < l0:
                 s.value = -1.0
             else:
                 s.value = 0.0
@@ -815,15 +815,17 @@ CLOCK_STATE = np.dtype([("_unused", np.int64)], align=True)
 @njit(cache=True)
 def trading_session_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Session of the event time: 3 weekend (Saturday or Sunday, UTC), else 1 Europe for
-    08:00 <= h < 13:00, 2 US for 13:00 <= h < 21:00, 0 Asia otherwise (21:00 - 08:00 UTC)."""
+    ``europe_start_hour <= h < us_start_hour``, 2 US for ``us_start_hour <= h < us_end_hour``, 0 Asia
+    otherwise (by default 08:00, 13:00 and 21:00 UTC)."""
+    q = p[0]
     day = ts[i] // DAY_NS
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     hour = (ts[i] - day * DAY_NS) // HOUR_NS
     if weekday >= 5:
         out[i, 0] = 3.0
-    elif 8 <= hour < 13:
+    elif hour >= q.europe_start_hour and hour < q.us_start_hour:
         out[i, 0] = 1.0
-    elif 13 <= hour < 21:
+    elif hour >= q.us_start_hour and hour < q.us_end_hour:
         out[i, 0] = 2.0
     else:
         out[i, 0] = 0.0
@@ -840,7 +842,7 @@ def high_liquidity_hours_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """1 when ``start_hour <= UTC hour < end_hour`` (any weekday), else 0."""
     q = p[0]
     hour = (ts[i] % DAY_NS) // HOUR_NS
-    out[i, 0] = 1.0 if q.start_hour <= hour < q.end_hour else 0.0
+    out[i, 0] = 1.0 if (hour >= q.start_hour and hour < q.end_hour) else 0.0
 
 
 @njit(cache=True)
@@ -883,11 +885,11 @@ def _oracle_bars(events: EventTable, params: Params) -> pd.DataFrame:
     return bars.reset_index(drop=True)
 
 
-def _at_events(n: int, close_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _at_events(n: int, close_idx: np.ndarray, values: np.ndarray, width: int = 1) -> np.ndarray:
     """Event-level values: at event i, the value of the last bar closed at or before i."""
-    values = np.asarray(values, dtype=np.float64).reshape(len(close_idx), -1)
+    values = np.asarray(values, dtype=np.float64).reshape(len(close_idx), width)
     j = np.searchsorted(np.asarray(close_idx), np.arange(n), side="right") - 1
-    out = np.full((n, values.shape[1]), np.nan)
+    out = np.full((n, width), np.nan)
     out[j >= 0] = values[j[j >= 0]]
     return out
 
@@ -924,7 +926,7 @@ def vwap_session_oracle(events: EventTable, params: Params) -> np.ndarray:
             rows.append(_vwap_triplet(vwap, sigma, bars.close.iloc[k]))
         else:
             rows.append([np.nan] * 3)
-    out = _at_events(len(events), bars.close_idx.to_numpy(), np.array(rows).reshape(-1, 3))
+    out = _at_events(len(events), bars.close_idx.to_numpy(), np.array(rows), 3)
     j = np.searchsorted(bars.close_idx.to_numpy(), np.arange(len(events)), side="right") - 1
     stale = (j < 0) | (day[np.maximum(j, 0)] != events.ts // DAY_NS) if len(bars) else np.ones(len(events), bool)
     out[stale] = np.nan
@@ -947,7 +949,7 @@ def vwap_rolling_oracle(events: EventTable, params: Params) -> np.ndarray:
             rows.append(_vwap_triplet(vwap, sigma, bars.close.iloc[k]))
         else:
             rows.append([np.nan] * 3)
-    return _at_events(len(events), bars.close_idx.to_numpy(), np.array(rows).reshape(-1, 3))
+    return _at_events(len(events), bars.close_idx.to_numpy(), np.array(rows), 3)
 
 
 def atr_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -977,7 +979,7 @@ def adx_oracle(events: EventTable, params: Params) -> np.ndarray:
         adx[n - 1:] = _seeded_ewm(dx[n - 1:], n, 1 / n)
     vals = np.full((len(bars), 3), np.nan)
     vals[1:, 0], vals[1:, 1], vals[1:, 2] = adx, pdi, mdi
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
 
 
 def rsi_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -990,7 +992,7 @@ def rsi_oracle(events: EventTable, params: Params) -> np.ndarray:
     rsi[np.isnan(ag)] = np.nan
     vals = np.full(len(bars), np.nan)
     vals[1:] = rsi
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
 
 
 def ema_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1043,7 +1045,7 @@ def directional_persistence_oracle(events: EventTable, params: Params) -> np.nda
         pairs = [(a, b) for a, b in zip(w[:-1], w[1:], strict=True) if a != 0 and b != 0]
         if pairs:
             vals[k] = sum(np.sign(a) == np.sign(b) for a, b in pairs) / len(pairs)
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
 
 
 def hurst_exponent_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1057,7 +1059,7 @@ def hurst_exponent_oracle(events: EventTable, params: Params) -> np.ndarray:
         v = np.array([w.rolling(lag).sum().dropna().var(ddof=0) for lag in lags])
         if np.all(v > 0):
             vals[k] = np.polyfit(np.log(lags), np.log(v), 1)[0] / 2
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
 
 
 def mean_reversion_strength_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1075,7 +1077,7 @@ def mean_reversion_strength_oracle(events: EventTable, params: Params) -> np.nda
     for t in range(len(c)):
         got = [rev for at, rev in outcome_at.items() if t - M < at <= t]
         vals[t] = [np.mean(got) if got else np.nan, len(got)]
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
 
 
 def hh_hl_structure_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1085,7 +1087,7 @@ def hh_hl_structure_oracle(events: EventTable, params: Params) -> np.ndarray:
     dn = (h < h.shift(1)) & (h.shift(1) < h.shift(2)) & (lo < lo.shift(1)) & (lo.shift(1) < lo.shift(2))
     vals = np.where(up, 1.0, np.where(dn, -1.0, 0.0))
     vals[:2] = np.nan
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
 
 
 def pin_bar_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1097,7 +1099,7 @@ def pin_bar_oracle(events: EventTable, params: Params) -> np.ndarray:
         bull = (np.minimum(o, c) - lo > params.wick_ratio * body) & ((c - lo) / rng > 1 - params.close_zone)
         bear = (h - np.maximum(o, c) > params.wick_ratio * body) & ((h - c) / rng > 1 - params.close_zone)
     vals = np.where(rng > 0, np.where(bull, 1.0, np.where(bear, -1.0, 0.0)), 0.0)
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
 
 
 def bid_ask_bounce_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1112,10 +1114,10 @@ def bid_ask_bounce_oracle(events: EventTable, params: Params) -> np.ndarray:
         head = b if head is None else max(head, b)
         price, qty, side = events.f[0, i], events.f[1, i], events.f[2, i]
         if (events.kind[i] == TRADES and events.inst[i] == params.inst and np.isfinite(price) and price > 0
-                and np.isfinite(qty) and qty > 0 and side in (1.0, -1.0)):
+                and np.isfinite(qty) and qty > 0 and (side > 0 or side < 0)):
             if prev is not None:
-                pairs.append((b, side != prev))
-            prev = side
+                pairs.append((b, np.sign(side) != prev))
+            prev = np.sign(side)
         win = [alt for bb, alt in pairs if head - nbk < bb <= head]
         if win:
             out[i, 0] = sum(win) / len(win)
@@ -1133,13 +1135,14 @@ def volume_filter_oracle(events: EventTable, params: Params) -> np.ndarray:
         vals[n - 1:, 0] = ((mean > 0) & (cur >= params.multiple * mean)).astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             vals[n - 1:, 1] = np.where(mean > 0, cur / mean, np.nan)
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
 
 
 def trading_session_oracle(events: EventTable, params: Params) -> np.ndarray:
     t = pd.DatetimeIndex(pd.to_datetime(events.ts, unit="ns", utc=True))
     hour, dow = t.hour.to_numpy(), t.dayofweek.to_numpy()
-    s = np.select([dow >= 5, (hour >= 8) & (hour < 13), (hour >= 13) & (hour < 21)], [3.0, 1.0, 2.0], 0.0)
+    eu, us, end = params.europe_start_hour, params.us_start_hour, params.us_end_hour
+    s = np.select([dow >= 5, (hour >= eu) & (hour < us), (hour >= us) & (hour < end)], [3.0, 1.0, 2.0], 0.0)
     return s.reshape(-1, 1)
 
 
@@ -1169,6 +1172,13 @@ def _check_hurst(values: dict) -> None:
 def _check_hours(values: dict) -> None:
     if values["start_hour"] >= values["end_hour"]:
         raise ConfigError(f"`start_hour` must be before `end_hour` ({values['end_hour']}), was {values['start_hour']}")
+
+
+def _check_sessions(values: dict) -> None:
+    eu, us, end = values["europe_start_hour"], values["us_start_hour"], values["us_end_hour"]
+    if not eu < us < end:
+        raise ConfigError(f"session hours must satisfy europe_start_hour < us_start_hour < us_end_hour, was "
+                          f"{eu}, {us}, {end}")
 
 
 _VWAP_OUTPUTS = ("vwap", "deviation_pct", "z_score")
@@ -1360,10 +1370,15 @@ register(MetricSpec(
 
 register(MetricSpec(
     name="trading_session", family=FAMILY, inputs=ALL_INPUTS, outputs=("session",),
-    params=(), state_dtype=CLOCK_STATE, step_nb=trading_session_step_nb, batch_nb=trading_session_batch_nb,
-    oracle=trading_session_oracle, oracle_tolerance=0.0,
+    params=(Param("europe_start_hour", "hour UTC", 8, 0, 23, "Europe starts (London open)", integer=True),
+            Param("us_start_hour", "hour UTC", 13, 1, 23, "US starts (New York open), Europe ends", integer=True),
+            Param("us_end_hour", "hour UTC", 21, 2, 24, "US ends (New York close); Asia until europe_start_hour",
+                  integer=True)),
+    state_dtype=CLOCK_STATE, step_nb=trading_session_step_nb, batch_nb=trading_session_batch_nb,
+    validate=_check_sessions, oracle=trading_session_oracle, oracle_tolerance=0.0,
     definition="Session of the event time (UTC): 3 weekend (Saturday, Sunday), else 1 Europe 08:00-13:00, 2 US "
-               "13:00-21:00 (the London/New York overlap counts as US), 0 Asia 21:00-08:00 (Sydney/Tokyo day).",
+               "13:00-21:00 (the London/New York overlap counts as US), 0 Asia 21:00-08:00 (Sydney/Tokyo day); "
+               "hours are parameters.",
     source="intelligence-prd-v2.md: market_session_multipliers (asian, european, us, weekend); algo-engine-design.md: "
            "session hours",
     warmup="none",

@@ -10,6 +10,7 @@ compares it with the rules of datasets/demo.md, never with numbers the generator
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import subprocess
@@ -38,7 +39,9 @@ PERPS = [s for v, s in DEMO_INSTRUMENTS if v == "demo-perp"]
 CRYPTO = [(v, s) for v, s in DEMO_INSTRUMENTS if v != "demo-fx"]
 BOOKED = [("demo-perp", s) for s in PERPS] + [("demo-spot", "BTCUSDT")]
 
-_BUILD = "import sys; from emerald.tape.demo import build_demo; build_demo(sys.argv[1], seed=int(sys.argv[2]), days=int(sys.argv[3]))"
+SMALL = [("demo-spot", "ETHUSDT"), ("demo-fx", "EURUSD")]  # no book: quick to build
+_BUILD = ("import sys, json; from emerald.tape.demo import build_demo; "
+          "build_demo(sys.argv[1], seed=int(sys.argv[2]), days=int(sys.argv[3]), instruments=json.loads(sys.argv[4]))")
 
 
 def _read(root: Path, kind: str, venue: str, symbol: str) -> pa.Table:
@@ -67,11 +70,12 @@ def _on_grid(x: np.ndarray, step: float) -> bool:
 def rebuilds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Path, subprocess.Popen[bytes]]]]:
     """Start the comparison builds in other processes (other hash seeds) while the module builds its own."""
     procs = {}
-    for name, seed, days, hashseed in (("same", 7, DAYS, "1"), ("other", 8, 1, "2")):
+    for name, seed, days, instruments, hashseed in (("same", 7, DAYS, DEMO_INSTRUMENTS, "1"),
+                                                    ("other", 8, 1, SMALL, "2")):
         root = tmp_path_factory.mktemp(name)
         env = {**os.environ, "PYTHONHASHSEED": hashseed}
-        procs[name] = (root, subprocess.Popen([sys.executable, "-c", _BUILD, str(root), str(seed), str(days)],
-                                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        args = [sys.executable, "-c", _BUILD, str(root), str(seed), str(days), json.dumps(instruments)]
+        procs[name] = (root, subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     yield procs
     for _, proc in procs.values():
         if proc.poll() is None:
@@ -98,22 +102,35 @@ def test_same_seed_is_byte_identical_and_another_seed_is_not(demo: Any, rebuilds
     same_root, proc = rebuilds["same"]
     _finished(proc)
     mine = _digests(root)
-    assert "_manifest.json" in mine and len(mine) > 60
+    assert "_manifest.json" in mine and len(mine) > 50
     assert _digests(same_root) == mine  # every file, the manifest included, under another hash seed
 
     other_root, proc = rebuilds["other"]
     _finished(proc)
-    ours, theirs = load_manifest(root)["files"], load_manifest(other_root)["files"]
+    a, b = _partitions(root), _partitions(other_root)
+    assert set(b) == {k for k in a if k[3] == "2024-03-01" and (k[1], k[2]) in SMALL}  # the same partitions ...
+    assert all(a[k] != b[k] for k in b)  # ... with other content
 
-    def by_partition(files: dict[str, Any]) -> dict[tuple[str, str, str, str], str]:
-        return {(e["kind"], e["venue"], e["symbol"], e["date"]): e["sha256"] for e in files.values()}
 
-    a, b = by_partition(ours), by_partition(theirs)
-    friday = [k for k in a if k[3] == "2024-03-01"]
-    assert set(friday) == set(b)  # the same partitions exist ...
-    for kind in ("trades", "book", "quotes", "prices", "open_interest", "liquidations"):
-        keys = [k for k in friday if k[0] == kind]
-        assert keys and all(a[k] != b[k] for k in keys), kind  # ... with other content
+def _partitions(root: Path) -> dict[tuple[str, str, str, str], str]:
+    return {(e["kind"], e["venue"], e["symbol"], e["date"]): e["sha256"] for e in load_manifest(root)["files"].values()}
+
+
+def test_a_subset_writes_the_same_rows_and_eurusd_reopens_on_sunday(demo: Any, tmp_path: Path) -> None:
+    root, _, _ = demo
+    summary = build_demo(tmp_path, days=DAYS + 1, instruments=SMALL)
+    assert summary["instruments"] == [f"{v}:{s}" for v, s in SMALL]
+    assert summary["conditions"]["basis_excursions"] == []  # no perp written, nothing measured
+    full, part = _partitions(root), _partitions(tmp_path)
+    assert {k[1:3] for k in part} == set(SMALL)
+    shared = [k for k in part if k[3] != "2024-03-03"]
+    assert shared and all(part[k] == full[k] for k in shared)  # streams are keyed by name: same bytes
+    ts = _col(_read(tmp_path, "quotes", "demo-fx", "EURUSD"), "ts_event")
+    sunday = FRIDAY + 2 * DAY
+    assert not np.any((ts >= FRIDAY + 22 * HOUR) & (ts < sunday + 22 * HOUR))  # closed Fri 22:00 -> Sun 22:00
+    assert np.sum(ts >= sunday + 22 * HOUR) > 1000  # and open again
+    with pytest.raises(ConfigError, match="instruments"):
+        build_demo(tmp_path / "x", instruments=[("demo-perp", "DOGEUSDT")])
 
 
 def test_rows_are_valid_and_conserved(demo: Any) -> None:
