@@ -20,6 +20,9 @@ bucket-end values, for completed buckets only (empty buckets carry the price and
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 from numba import njit
 
@@ -176,3 +179,22 @@ class AsofSeries:
         if tb < first_bucket:
             return float("nan")
         return self.before((tb + 1) * bucket_ns)
+
+
+def bucket_closes(events: Any, inst: int, price_source: int, bucket_ns: int) -> tuple[int, np.ndarray]:
+    """Oracle helper: ``(first_bucket, closes)`` where ``closes[b - first_bucket]`` is the last valid
+    price of ``inst`` with ``ts < (b + 1) * bucket_ns`` (NaN if none), for every bucket of the stream."""
+    first = int(events.ts[0]) // bucket_ns
+    last = int(events.ts[-1]) // bucket_ns
+    ts_upd, px_upd = [], []
+    for t, k, ins, fields in zip(events.ts.tolist(), events.kind.tolist(), events.inst.tolist(), events.f.T,
+                                 strict=True):
+        if ins == inst:
+            x = price_at(k, fields, price_source)
+            if not math.isnan(x):
+                ts_upd.append(t)
+                px_upd.append(x)
+    ends = (np.arange(first, last + 1, dtype=np.int64) + 1) * bucket_ns
+    idx = np.searchsorted(np.asarray(ts_upd, dtype=np.int64), ends, side="left") - 1
+    closes = np.where(idx >= 0, np.asarray(px_upd + [np.nan])[idx], np.nan)
+    return first, closes

@@ -885,9 +885,12 @@ def _oracle_bars(events: EventTable, params: Params) -> pd.DataFrame:
     return bars.reset_index(drop=True)
 
 
-def _at_events(n: int, close_idx: np.ndarray, values: np.ndarray, width: int = 1) -> np.ndarray:
-    """Event-level values: at event i, the value of the last bar closed at or before i."""
-    values = np.asarray(values, dtype=np.float64).reshape(len(close_idx), width)
+def _at_events(n: int, close_idx: np.ndarray, values: np.ndarray, width: int | None = None) -> np.ndarray:
+    """Event-level values: at event i, the value of the last bar closed at or before i (one row of
+    ``values`` per bar; ``width`` outputs, by default the second dimension of ``values`` or 1)."""
+    values = np.asarray(values, dtype=np.float64)
+    width = width or (values.shape[1] if values.ndim == 2 else 1)
+    values = values.reshape(len(close_idx), width)
     j = np.searchsorted(np.asarray(close_idx), np.arange(n), side="right") - 1
     out = np.full((n, width), np.nan)
     out[j >= 0] = values[j[j >= 0]]
@@ -979,7 +982,7 @@ def adx_oracle(events: EventTable, params: Params) -> np.ndarray:
         adx[n - 1:] = _seeded_ewm(dx[n - 1:], n, 1 / n)
     vals = np.full((len(bars), 3), np.nan)
     vals[1:, 0], vals[1:, 1], vals[1:, 2] = adx, pdi, mdi
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
 
 
 def rsi_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -992,7 +995,7 @@ def rsi_oracle(events: EventTable, params: Params) -> np.ndarray:
     rsi[np.isnan(ag)] = np.nan
     vals = np.full(len(bars), np.nan)
     vals[1:] = rsi
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
 
 
 def ema_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1045,7 +1048,7 @@ def directional_persistence_oracle(events: EventTable, params: Params) -> np.nda
         pairs = [(a, b) for a, b in zip(w[:-1], w[1:], strict=True) if a != 0 and b != 0]
         if pairs:
             vals[k] = sum(np.sign(a) == np.sign(b) for a, b in pairs) / len(pairs)
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
 
 
 def hurst_exponent_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1059,7 +1062,7 @@ def hurst_exponent_oracle(events: EventTable, params: Params) -> np.ndarray:
         v = np.array([w.rolling(lag).sum().dropna().var(ddof=0) for lag in lags])
         if np.all(v > 0):
             vals[k] = np.polyfit(np.log(lags), np.log(v), 1)[0] / 2
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
 
 
 def mean_reversion_strength_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1077,7 +1080,7 @@ def mean_reversion_strength_oracle(events: EventTable, params: Params) -> np.nda
     for t in range(len(c)):
         got = [rev for at, rev in outcome_at.items() if t - M < at <= t]
         vals[t] = [np.mean(got) if got else np.nan, len(got)]
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
 
 
 def hh_hl_structure_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1087,7 +1090,7 @@ def hh_hl_structure_oracle(events: EventTable, params: Params) -> np.ndarray:
     dn = (h < h.shift(1)) & (h.shift(1) < h.shift(2)) & (lo < lo.shift(1)) & (lo.shift(1) < lo.shift(2))
     vals = np.where(up, 1.0, np.where(dn, -1.0, 0.0))
     vals[:2] = np.nan
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
 
 
 def pin_bar_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1099,7 +1102,7 @@ def pin_bar_oracle(events: EventTable, params: Params) -> np.ndarray:
         bull = (np.minimum(o, c) - lo > params.wick_ratio * body) & ((c - lo) / rng > 1 - params.close_zone)
         bear = (h - np.maximum(o, c) > params.wick_ratio * body) & ((h - c) / rng > 1 - params.close_zone)
     vals = np.where(rng > 0, np.where(bull, 1.0, np.where(bear, -1.0, 0.0)), 0.0)
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
 
 
 def bid_ask_bounce_oracle(events: EventTable, params: Params) -> np.ndarray:
@@ -1135,7 +1138,7 @@ def volume_filter_oracle(events: EventTable, params: Params) -> np.ndarray:
         vals[n - 1:, 0] = ((mean > 0) & (cur >= params.multiple * mean)).astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             vals[n - 1:, 1] = np.where(mean > 0, cur / mean, np.nan)
-    return _at_events(len(events), bars.close_idx.to_numpy(), vals, vals.shape[1] if vals.ndim == 2 else 1)
+    return _at_events(len(events), bars.close_idx.to_numpy(), vals)
 
 
 def trading_session_oracle(events: EventTable, params: Params) -> np.ndarray:

@@ -436,3 +436,417 @@ def _zones_form_nb(s, q):
     s.n_zones += 1
 
 
+
+@njit(cache=True)
+def _zone_distance_nb(s, k, px):
+    return max(s.zones[k, Z_LOW] - px, px - s.zones[k, Z_HIGH], 0.0)
+
+
+@njit(cache=True)
+def _zone_before_nb(s, j, k, px):
+    """Zone ``j`` ranks before zone ``k``: nearer the price, then stronger, then newer."""
+    dj = _zone_distance_nb(s, j, px)
+    dk = _zone_distance_nb(s, k, px)
+    if dj != dk:
+        return dj < dk
+    sj = _zone_strength_nb(s.zones[j])
+    sk = _zone_strength_nb(s.zones[k])
+    if sj != sk:
+        return sj > sk
+    return j > k
+
+
+@njit(cache=True)
+def _sdz_values_nb(s):
+    """Nearest demand (low, high, strength), nearest supply (same), in-zone flags, fresh/tested counts."""
+    px = s.last_px
+    for k in range(6):
+        s.val[k] = np.nan
+    for k in range(6, 12):
+        s.val[k] = 0.0
+    bd = -1
+    bs = -1
+    for k in range(s.n_zones):
+        z = s.zones[k]
+        inside = 1.0 if z[Z_LOW] <= px <= z[Z_HIGH] else 0.0
+        fresh = z[Z_TESTS] == 0.0
+        if z[Z_SIDE] > 0:
+            s.val[6] = max(s.val[6], inside)
+            s.val[8 if fresh else 9] += 1.0
+            if bd < 0 or _zone_before_nb(s, k, bd, px):
+                bd = k
+        else:
+            s.val[7] = max(s.val[7], inside)
+            s.val[10 if fresh else 11] += 1.0
+            if bs < 0 or _zone_before_nb(s, k, bs, px):
+                bs = k
+    if bd >= 0:
+        s.val[0] = s.zones[bd, Z_LOW]
+        s.val[1] = s.zones[bd, Z_HIGH]
+        s.val[2] = _zone_strength_nb(s.zones[bd])
+    if bs >= 0:
+        s.val[3] = s.zones[bs, Z_LOW]
+        s.val[4] = s.zones[bs, Z_HIGH]
+        s.val[5] = _zone_strength_nb(s.zones[bs])
+
+
+@njit(cache=True)
+def sdz_step_nb(state, p, ts, kind, inst, row, f, i, out):
+    """Supply and demand zones formed by rejection-wick bars with a volume spike (see the registry)."""
+    s = state[0]
+    q = p[0]
+    changed = False
+    if bar_step_nb(s, ts, kind, inst, f, i, q.inst, q.bar_ns, q.source):
+        hist_push_nb(s)
+        if q.source == SOURCE_TAPE:  # the bar is the price path since the previous bar
+            _zones_move_nb(s, s.bar_low, s.bar_high, s.bar_close)
+            s.last_px = s.bar_close
+            s.seen = 1
+        _zones_form_nb(s, q)
+        changed = True
+    if q.source != SOURCE_TAPE and kind[i] == TRADES and inst[i] == q.inst:
+        px, qty = f[0, i], f[1, i]
+        if np.isfinite(px) and px > 0.0 and np.isfinite(qty) and qty > 0.0:
+            _zones_move_nb(s, px, px, px)
+            s.last_px = px
+            s.seen = 1
+            changed = True
+    if changed and s.seen:
+        _sdz_values_nb(s)
+    for k in range(12):
+        out[i, k] = s.val[k]
+
+
+@njit(cache=True)
+def sdz_batch_nb(state, p, ts, kind, inst, row, f, out):
+    for i in range(ts.shape[0]):
+        sdz_step_nb(state, p, ts, kind, inst, row, f, i, out)
+
+
+def sdz_oracle(events: EventTable, params: Params) -> np.ndarray:
+    """Zones as a list of dicts; bars from :func:`_oracle_bars`; outputs recomputed at every event."""
+    out = np.full((len(events), 12), np.nan)
+    zones: list[dict] = []
+    vols: list[float] = []
+    last = None
+
+    def strength(z: dict) -> float:
+        return (100.0 if z["tests"] == 0 else 70.0 if z["tests"] <= 2 else 40.0) * z["factor"]
+
+    def move(lo: float, hi: float, px: float) -> None:
+        for z in list(zones):
+            if (z["side"] == 1 and lo < z["low"]) or (z["side"] == -1 and hi > z["high"]):
+                zones.remove(z)
+                continue
+            touched = lo <= z["high"] if z["side"] == 1 else hi >= z["low"]
+            if touched and not z["inside"]:
+                z["tests"] += 1
+            z["inside"] = z["low"] <= px <= z["high"]
+
+    for i, bar, path in _oracle_price_moves(events, params):
+        if bar is not None:
+            if params.source == SOURCE_TAPE:
+                move(*path)
+                last = path[2]
+            o, h, lo, c, v, _ = bar
+            prev = vols[-params.vol_bars:]
+            vols.append(v)
+            if len(prev) == params.vol_bars and h > lo:
+                avg = float(np.mean(prev))
+                body, rng = abs(c - o), h - lo
+                zone = None
+                if avg > 0 and v >= params.spike_mult * avg:
+                    if min(o, c) - lo > params.wick_ratio * body and (c - lo) >= (1 - params.close_frac) * rng:
+                        zone = {"side": 1, "low": lo, "high": min(o, c)}
+                    elif h - max(o, c) > params.wick_ratio * body and (h - c) >= (1 - params.close_frac) * rng:
+                        zone = {"side": -1, "low": max(o, c), "high": h}
+                if zone is not None:
+                    zone.update(tests=0, inside=zone["low"] <= c <= zone["high"],
+                                factor=min(1.0, v / (2 * params.spike_mult * avg)))
+                    if len(zones) >= params.max_zones:
+                        zones.pop(0)
+                    zones.append(zone)
+        if params.source != SOURCE_TAPE and path is not None:
+            move(*path)
+            last = path[2]
+        if last is None:
+            continue
+        row = [np.nan] * 6 + [0.0] * 6
+        for side, base in ((1, 0), (-1, 3)):
+            mine = [(n, z) for n, z in enumerate(zones) if z["side"] == side]
+            if mine:
+                # nearest, then strongest, then newest
+                _, z = min(mine, key=lambda nz: (max(nz[1]["low"] - last, last - nz[1]["high"], 0.0),
+                                                 -strength(nz[1]), -nz[0]))
+                row[base:base + 3] = [z["low"], z["high"], strength(z)]
+            flag, fresh_col = (6, 8) if side == 1 else (7, 10)
+            row[flag] = float(any(z["low"] <= last <= z["high"] for _, z in mine))
+            row[fresh_col] = float(sum(z["tests"] == 0 for _, z in mine))
+            row[fresh_col + 1] = float(sum(z["tests"] > 0 for _, z in mine))
+        out[i] = row
+    return out
+
+
+register(MetricSpec(
+    name="supply_demand_zones",
+    family="zones",
+    inputs=("trades", "bars"),
+    outputs=("demand_low", "demand_high", "demand_strength", "supply_low", "supply_high", "supply_strength",
+             "in_demand_zone", "in_supply_zone", "demand_fresh", "demand_tested", "supply_fresh", "supply_tested"),
+    params=(INST, SOURCE_PARAM, BAR_NS,
+            Param("wick_ratio", "x body", 2.0, 0.0, 100.0, "rejection wick: the wick must exceed wick_ratio x body"),
+            Param("close_frac", "fraction", 0.2, 0.0, 1.0,
+                  "rejection wick: close within this top (demand) / bottom (supply) share of the range"),
+            Param("vol_bars", "bars", 20, 1, MAX_VOL_BARS, "bars in the average for the volume spike", integer=True),
+            Param("spike_mult", "x average", 1.5, 0.0, 100.0, "volume spike: bar volume >= spike_mult x average"),
+            Param("max_zones", "zones", MAX_ZONES, 1, MAX_ZONES, "zones kept (the oldest is dropped)", integer=True)),
+    state_dtype=SDZ_STATE,
+    step_nb=sdz_step_nb,
+    batch_nb=sdz_batch_nb,
+    init_state=_sdz_init,
+    oracle=sdz_oracle,
+    oracle_tolerance=1e-9,
+    definition=("a closed bar with range > 0 and volume v >= spike_mult x the mean volume of the vol_bars bars before "
+                "it forms a demand zone [low, min(open, close)] when its lower wick > wick_ratio x body and it closes "
+                "in the top close_frac of its range (a supply zone [max(open, close), high] mirrored); a trade below a "
+                "demand zone's low (above a supply zone's high) breaks and removes it; entering a zone from outside "
+                "is a test; strength = 100 (fresh) / 70 (1-2 tests) / 40 (3+) x min(1, v / (2 x spike_mult x mean)); "
+                "nearest = least distance from the last price (then strongest, then newest); at most max_zones "
+                "zones (the oldest is dropped); with source=1 each tape bar's low/high/close is the price path"),
+    source=DESIGN + ": Demand/Supply Zones (rejection wicks + volume spike, fresh vs tested, strength 100/70/40 and "
+                    "formation volume, broken zones deleted, max 50 per pair)",
+    warmup="first valid price of inst (counts 0, flags 0, nearest zone NaN until a zone forms after vol_bars bars)",
+))
+
+# ------------------------------------------------------------------------------ fair_value_gaps
+
+MAX_FVG = 1536  # open gaps held; at most one gap forms per bar, so expiry_ns / bar_ns + 2 must fit
+G_LOW, G_HIGH, G_SIDE, G_FILL, G_CREATED = range(5)
+
+
+def _check_fvg(values: dict) -> None:
+    need = values["expiry_ns"] // values["bar_ns"] + 2
+    if need > MAX_FVG:
+        raise ConfigError(f"`expiry_ns` / `bar_ns` must be <= {MAX_FVG - 2} bars (the gaps held), was "
+                          f"{values['expiry_ns'] // values['bar_ns']}; shorten expiry_ns or lengthen bar_ns")
+
+
+FVG_STATE = np.dtype([
+    *bar_fields(), *hist_fields(3),
+    ("g_first", np.int64), ("g_len", np.int64), ("gaps", np.float64, (MAX_FVG, 5)),
+    ("seen", np.int64), ("last_px", np.float64), ("val", np.float64, (7,)),
+], align=True)
+
+
+def _fvg_init(state: np.ndarray, params: Params) -> None:
+    bar_init(state)
+    state["last_px"] = np.nan
+    state["val"] = np.nan
+
+
+@njit(cache=True)
+def _fvg_move_nb(s, lo, hi):
+    """Fill the open gaps with a price path segment; a gap filled to its far edge is removed."""
+    k = 0
+    while k < s.g_len:
+        g = s.gaps[(s.g_first + k) % MAX_FVG]
+        width = g[G_HIGH] - g[G_LOW]
+        if g[G_SIDE] > 0:
+            if lo <= g[G_LOW]:
+                _fvg_remove_nb(s, k)
+                continue
+            if lo < g[G_HIGH]:
+                g[G_FILL] = max(g[G_FILL], (g[G_HIGH] - lo) / width)
+        else:
+            if hi >= g[G_HIGH]:
+                _fvg_remove_nb(s, k)
+                continue
+            if hi > g[G_LOW]:
+                g[G_FILL] = max(g[G_FILL], (hi - g[G_LOW]) / width)
+        k += 1
+
+
+@njit(cache=True)
+def _fvg_remove_nb(s, k):
+    """Remove the k-th open gap (creation order kept)."""
+    for m in range(k, s.g_len - 1):
+        a = (s.g_first + m) % MAX_FVG
+        b = (s.g_first + m + 1) % MAX_FVG
+        for c in range(5):
+            s.gaps[a, c] = s.gaps[b, c]
+    s.g_len -= 1
+
+
+@njit(cache=True)
+def _fvg_form_nb(s, q):
+    """Check the last three closed bars for a gap between bar 1 and bar 3."""
+    if s.bar_count < 3:
+        return
+    h1 = hist_get_nb(s, 2, H_HIGH)
+    l1 = hist_get_nb(s, 2, H_LOW)
+    h3 = hist_get_nb(s, 0, H_HIGH)
+    l3 = hist_get_nb(s, 0, H_LOW)
+    if l3 > h1:
+        side, gl, gh = 1.0, h1, l3
+    elif h3 < l1:
+        side, gl, gh = -1.0, h3, l1
+    else:
+        return
+    if (gh - gl) / gl * 100.0 < q.min_gap_pct:
+        return
+    if s.g_len == MAX_FVG:  # cannot happen when the validation holds; keep memory bounded anyway
+        s.g_first = (s.g_first + 1) % MAX_FVG
+        s.g_len -= 1
+    g = s.gaps[(s.g_first + s.g_len) % MAX_FVG]
+    g[G_LOW] = gl
+    g[G_HIGH] = gh
+    g[G_SIDE] = side
+    g[G_FILL] = 0.0
+    g[G_CREATED] = s.bar_end
+    s.g_len += 1
+
+
+@njit(cache=True)
+def _fvg_values_nb(s):
+    """Open bullish/bearish counts, nearest gap (low, high, side, fill) and the in-gap flag."""
+    px = s.last_px
+    s.val[0] = 0.0
+    s.val[1] = 0.0
+    for k in range(2, 6):
+        s.val[k] = np.nan
+    s.val[4] = 0.0
+    s.val[6] = 0.0
+    best = -1
+    best_d = np.inf
+    for k in range(s.g_len):
+        g = s.gaps[(s.g_first + k) % MAX_FVG]
+        s.val[0 if g[G_SIDE] > 0 else 1] += 1.0
+        d = max(g[G_LOW] - px, px - g[G_HIGH], 0.0)
+        if d == 0.0:
+            s.val[6] = 1.0
+        if d <= best_d:  # ties: the newest
+            best_d = d
+            best = k
+    if best >= 0:
+        g = s.gaps[(s.g_first + best) % MAX_FVG]
+        s.val[2] = g[G_LOW]
+        s.val[3] = g[G_HIGH]
+        s.val[4] = g[G_SIDE]
+        s.val[5] = g[G_FILL]
+
+
+@njit(cache=True)
+def fvg_step_nb(state, p, ts, kind, inst, row, f, i, out):
+    """Fair value gaps: 3-bar pattern, fill tracking, expiry (see the registry)."""
+    s = state[0]
+    q = p[0]
+    changed = False
+    while s.g_len > 0 and ts[i] - s.gaps[s.g_first, G_CREATED] >= q.expiry_ns:
+        s.g_first = (s.g_first + 1) % MAX_FVG
+        s.g_len -= 1
+        changed = True
+    if bar_step_nb(s, ts, kind, inst, f, i, q.inst, q.bar_ns, q.source):
+        hist_push_nb(s)
+        if q.source == SOURCE_TAPE:  # the bar is the price path since the previous bar
+            _fvg_move_nb(s, s.bar_low, s.bar_high)
+            s.last_px = s.bar_close
+            s.seen = 1
+        _fvg_form_nb(s, q)
+        changed = True
+    if q.source != SOURCE_TAPE and kind[i] == TRADES and inst[i] == q.inst:
+        px, qty = f[0, i], f[1, i]
+        if np.isfinite(px) and px > 0.0 and np.isfinite(qty) and qty > 0.0:
+            _fvg_move_nb(s, px, px)
+            s.last_px = px
+            s.seen = 1
+            changed = True
+    if changed and s.seen:
+        _fvg_values_nb(s)
+    for k in range(7):
+        out[i, k] = s.val[k]
+
+
+@njit(cache=True)
+def fvg_batch_nb(state, p, ts, kind, inst, row, f, out):
+    for i in range(ts.shape[0]):
+        fvg_step_nb(state, p, ts, kind, inst, row, f, i, out)
+
+
+def fvg_oracle(events: EventTable, params: Params) -> np.ndarray:
+    """Gaps as a list of dicts; bars from :func:`_oracle_bars`; outputs recomputed at every event."""
+    out = np.full((len(events), 7), np.nan)
+    gaps: list[dict] = []
+    bars: list[tuple] = []
+    last = None
+
+    def move(lo: float, hi: float) -> None:
+        for g in list(gaps):
+            width = g["high"] - g["low"]
+            if g["side"] == 1:
+                if lo <= g["low"]:
+                    gaps.remove(g)
+                elif lo < g["high"]:
+                    g["fill"] = max(g["fill"], (g["high"] - lo) / width)
+            else:
+                if hi >= g["high"]:
+                    gaps.remove(g)
+                elif hi > g["low"]:
+                    g["fill"] = max(g["fill"], (hi - g["low"]) / width)
+
+    for i, bar, path in _oracle_price_moves(events, params):
+        ts = int(events.ts[i])
+        gaps = [g for g in gaps if ts - g["created"] < params.expiry_ns]
+        if bar is not None:
+            if params.source == SOURCE_TAPE:
+                move(path[0], path[1])
+                last = path[2]
+            bars.append(bar)
+            if len(bars) >= 3:
+                (_, h1, l1, *_), (_, h3, l3, *_) = bars[-3], bars[-1]
+                gap = (1, h1, l3) if l3 > h1 else (-1, h3, l1) if h3 < l1 else None
+                if gap is not None and (gap[2] - gap[1]) / gap[1] * 100 >= params.min_gap_pct:
+                    gaps.append({"side": gap[0], "low": gap[1], "high": gap[2], "fill": 0.0, "created": bar[5]})
+        if params.source != SOURCE_TAPE and path is not None:
+            move(path[0], path[1])
+            last = path[2]
+        if last is None:
+            continue
+        row = [sum(g["side"] == 1 for g in gaps), sum(g["side"] == -1 for g in gaps), np.nan, np.nan, 0.0, np.nan,
+               0.0]
+        if gaps:
+            dist = [max(g["low"] - last, last - g["high"], 0.0) for g in gaps]
+            k = max(range(len(gaps)), key=lambda n: (-dist[n], n))  # nearest, then newest
+            g = gaps[k]
+            row[2:6] = [g["low"], g["high"], g["side"], g["fill"]]
+            row[6] = float(min(dist) == 0.0)
+        out[i] = row
+    return out
+
+
+register(MetricSpec(
+    name="fair_value_gaps",
+    family="zones",
+    inputs=("trades", "bars"),
+    outputs=("bullish_open", "bearish_open", "nearest_low", "nearest_high", "nearest_side", "nearest_fill", "in_fvg"),
+    params=(INST, SOURCE_PARAM, BAR_NS,
+            Param("min_gap_pct", "%", 0.2, 0.0, 100.0, "smallest gap, (high - low) / low x 100"),
+            Param("expiry_ns", "ns", DAY_NS, MINUTE_NS, 30 * DAY_NS, "unfilled gaps are dropped this long after they "
+                  "form", integer=True)),
+    state_dtype=FVG_STATE,
+    step_nb=fvg_step_nb,
+    batch_nb=fvg_batch_nb,
+    init_state=_fvg_init,
+    validate=_check_fvg,
+    oracle=fvg_oracle,
+    oracle_tolerance=1e-9,
+    definition=("on each bar close, the last three closed bars 1, 2, 3 form a bullish gap [high1, low3] when low3 > "
+                "high1, a bearish gap [high3, low1] when high3 < low1, if (high - low) / low >= min_gap_pct %; a "
+                "gap's fill is the deepest share of it that later prices reached (0..1); it is removed when price "
+                "reaches its far edge (filled) or expiry_ns after the close of bar 3; outputs the open counts, the "
+                "gap nearest the last price (distance 0 inside; ties: newest) with side +1 bullish / -1 bearish and "
+                "its fill, and in_fvg = the price is inside an open gap; with source=1 each tape bar's low/high/close "
+                "is the price path"),
+    source=DESIGN + ": Fair Value Gap Detector (3-candle pattern, minimum gap 0.2 %, delete filled FVGs immediately, "
+                    "unfilled after 24 hours)",
+    warmup="first valid price of inst (counts 0, nearest gap NaN until a gap forms)",
+))

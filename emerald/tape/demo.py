@@ -627,10 +627,11 @@ def _market_day(seed: int, day: int, market: _Market, ad: _AssetDay, touch: _Tou
     sec = t.astype(np.int64)
     n = t.size
     size = market.trade_size * rng.lognormal(0.0, 1.3, n)
-    tail = rng.random(n) < 0.02
+    in_burst = ad.burst_side[sec] == side
+    against = ad.burst_side[sec] == -side  # nobody large trades against a burst
+    tail = (rng.random(n) < 0.02) & ~against
     size = np.where(tail, size * (1.0 + rng.pareto(1.4, n)) * 8.0, size)
     informed = np.exp(0.35 * flow[sec] * side)
-    in_burst = ad.burst_side[sec] == side
     size = np.minimum(size * informed * np.where(in_burst, 2.0, 1.0), 3000.0 * market.trade_size)
     trade_ts = day_ns + (t * NS).astype(np.int64)
     qty = _lots(size, lot)

@@ -9,6 +9,7 @@ compares it with the rules of datasets/demo.md, never with numbers the generator
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -44,6 +45,7 @@ _BUILD = ("import sys, json; from emerald.tape.demo import build_demo; "
           "build_demo(sys.argv[1], seed=int(sys.argv[2]), days=int(sys.argv[3]), instruments=json.loads(sys.argv[4]))")
 
 
+@functools.cache
 def _read(root: Path, kind: str, venue: str, symbol: str) -> pa.Table:
     files = sorted((root / kind / f"venue={venue}" / f"symbol={symbol}").rglob("*.parquet"))
     return pa.concat_tables([pq.read_table(f) for f in files])

@@ -79,3 +79,26 @@ class LineRejects:
             atomic_write_bytes(Path(writer.root) / QUARANTINE_DIR / "_lines" / self.report.format
                                / f"reason={reason}" / f"{digest}.jsonl", payload)
         self._rows.clear()
+
+
+def add_note(report: ImportReport, note: str) -> None:
+    """Add a note to the import report once."""
+    if note not in report.notes:
+        report.notes.append(note)
+
+
+def count_unhandled(report: ImportReport, key: str, n: int) -> None:
+    """Count ``n`` messages or lines of a type the importer does not map."""
+    if n:
+        report.unhandled[key] = report.unhandled.get(key, 0) + n
+
+
+def stable_id(text: str) -> int:
+    """Stable 63-bit id of a non-numeric identifier: the top 63 bits of its 8-byte blake2b digest.
+
+    >>> stable_id("ccc3c1fa-212c-e8b0-1706-9b9c4f3d5ecf") == stable_id("ccc3c1fa-212c-e8b0-1706-9b9c4f3d5ecf")
+    True
+    """
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1

@@ -79,7 +79,7 @@ from __future__ import annotations
 import queue
 import threading
 import zlib
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice

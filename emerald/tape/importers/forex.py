@@ -54,9 +54,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from emerald.errors import ConfigError, DataError
-from emerald.tape.importers.bars_csv import (
+from emerald.tape.importers.base import ImportReport, LineRejects, add_note
+from emerald.tape.importers.text import (
     FileRows,
-    add_note,
     bar_interval,
     bars_data,
     check_options,
@@ -67,7 +67,6 @@ from emerald.tape.importers.bars_csv import (
     split_fields,
     write_chunked,
 )
-from emerald.tape.importers.base import ImportReport, LineRejects
 from emerald.tape.timeutil import NS
 from emerald.tape.writer import TapeWriter
 

@@ -54,9 +54,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from emerald.errors import ConfigError, DataError
-from emerald.tape.importers.bars_csv import (
+from emerald.tape.importers.base import ImportReport, LineRejects, add_note
+from emerald.tape.importers.text import (
     FileRows,
-    add_note,
     bars_data,
     check_options,
     parse_floats,
@@ -66,7 +66,6 @@ from emerald.tape.importers.bars_csv import (
     split_fields,
     write_chunked,
 )
-from emerald.tape.importers.base import ImportReport, LineRejects
 from emerald.tape.writer import TapeWriter
 
 HOUR_NS = 3_600_000_000_000

@@ -41,8 +41,8 @@ import orjson
 
 from emerald.errors import ConfigError
 from emerald.model.dtypes import DEFAULT_BOOK_DEPTH
-from emerald.tape.importers.bars_csv import check_options, write_chunked
 from emerald.tape.importers.base import ImportReport, LineRejects
+from emerald.tape.importers.text import check_options, write_chunked
 from emerald.tape.timeutil import NS, check_zone
 from emerald.tape.writer import TapeWriter
 

@@ -67,17 +67,8 @@ import polars as pl
 from emerald.errors import ConfigError, DataError
 from emerald.model.enums import InstrumentKind
 from emerald.model.instruments import InstrumentSpec, get_instrument
-from emerald.tape.importers.base import ImportReport, LineRejects
-from emerald.tape.importers.binance_vision import (
-    Col,
-    add_note,
-    count_unhandled,
-    csv_lines,
-    open_source,
-    parse_columns,
-    reject_rows,
-    stable_id,
-)
+from emerald.tape.importers.base import ImportReport, LineRejects, add_note, count_unhandled, stable_id
+from emerald.tape.importers.csvblocks import Col, csv_lines, open_source, parse_columns, reject_rows
 from emerald.tape.timeutil import check_zone
 from emerald.tape.writer import TapeWriter
 
