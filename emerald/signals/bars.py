@@ -1143,7 +1143,7 @@ def volume_filter_oracle(events: EventTable, params: Params) -> np.ndarray:
 
 def trading_session_oracle(events: EventTable, params: Params) -> np.ndarray:
     t = pd.DatetimeIndex(pd.to_datetime(events.ts, unit="ns", utc=True))
-    hour, dow = t.hour.to_numpy(), t.dayofweek.to_numpy()
+    hour, dow = t.hour.to_numpy(), t.day_of_week.to_numpy()
     eu, us, end = params.europe_start_hour, params.us_start_hour, params.us_end_hour
     s = np.select([dow >= 5, (hour >= eu) & (hour < us), (hour >= us) & (hour < end)], [3.0, 1.0, 2.0], 0.0)
     return s.reshape(-1, 1)

@@ -809,8 +809,9 @@ class _Importer:
         kind = rest.split("@", 1)[0]
         code = {"trade": _TRADE, "aggTrade": _AGG, "depth": _DEPTH, "bookTicker": _QUOTE, "markPrice": _MARK,
                 "forceOrder": _LIQ}.get(kind, _KLINE if kind.startswith("kline_") else _SKIP)
-        if sym_part.startswith("!"):  # all-market streams: only liquidations carry their symbol
-            route = (_LIQ, None, kind) if code == _LIQ else (_SKIP, None, name)
+        if sym_part.startswith("!"):  # all-market streams (`!forceOrder@arr`): only liquidations are mapped
+            kind = sym_part[1:]
+            route = (_LIQ, None, kind) if kind == "forceOrder" else (_SKIP, None, kind)
         elif code == _SKIP:
             route = (_SKIP, None, kind or name)
         else:
