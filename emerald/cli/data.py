@@ -80,10 +80,11 @@ def import_(
 
         t0 = time.perf_counter()
         opts = _parse_options(option or [])
-        with progress_bar(False):
-            if not as_json:
-                console.print(f"importing {len(paths)} file(s) as {fmt} ...")
+        if as_json:
             report = run_import(fmt, paths, root, venue=venue, symbol=symbol, tz=tz, strict=strict, **opts)
+        else:
+            with console.status(f"importing {len(paths)} file(s) as {fmt} into {root} ..."):
+                report = run_import(fmt, paths, root, venue=venue, symbol=symbol, tz=tz, strict=strict, **opts)
         d = report.to_dict()
         d["seconds"] = round(time.perf_counter() - t0, 3)
         d["root"] = str(root)
