@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
         return run([BIN / "emerald", "demo", *rest], env=env)
     if cmd == "bench":
         code = 0
-        for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        for script in sorted((ROOT / "benchmarks").glob("*.py")):
             code |= run([PY, script, *rest], env=env)
         return code
     code = run([PY, "-m", "pytest", *rest], env=env)

@@ -110,16 +110,15 @@ def check_window(values: dict, window_key: str, bucket_key: str) -> None:
         raise ConfigError(f"`{window_key}` / `{bucket_key}` must be <= {RING_CAPACITY} buckets, was {w // b}")
 
 
-def check_lags(metric_values: dict, bucket_key: str, *lag_keys: str, extra: int = 0) -> None:
-    """Lags must be positive multiples of the bucket and fit the ring (``extra`` more buckets)."""
-    b = metric_values[bucket_key]
+def check_lags(values: dict, bucket_key: str, *lag_keys: str) -> None:
+    """Lags must be positive multiples of the bucket that fit the ring."""
+    b = values[bucket_key]
     for key in lag_keys:
-        w = metric_values[key]
+        w = values[key]
         if w % b:
             raise ConfigError(f"`{key}` must be a multiple of `{bucket_key}` ({b}), was {w}")
-        if w // b < 1 or w // b + extra > LAG_CAPACITY - 1:
-            raise ConfigError(f"`{key}` / `{bucket_key}` must be in [1, {LAG_CAPACITY - 1 - extra}] buckets, "
-                              f"was {w // b}")
+        if not 1 <= w // b <= LAG_CAPACITY - 1:
+            raise ConfigError(f"`{key}` / `{bucket_key}` must be in [1, {LAG_CAPACITY - 1}] buckets, was {w // b}")
 
 
 @njit(cache=True)

@@ -11,6 +11,11 @@ Any bar-based kernel (:mod:`emerald.signals.bars`, the zones family, ...) reuses
            hist_push_nb(s)            # only with hist_fields
            ...                        # a bar closed at this event: read s.bar_open ... s.bar_vwap
 
+The three record-taking functions are inlined (``inline="always"``) into the caller, so each caller is
+typed with its own state record: without that, numba's overload resolution compares the records of
+every metric that called them and, when one record's fields are a prefix of another's, treats it as a
+subtype and raises ``NumbaExperimentalFeatureWarning`` (an error under pytest).
+
 Rules (the same in every driver):
 
 * **Trades** (``source == 0``): bar ``k`` covers ``[k * bar_ns, (k + 1) * bar_ns)`` of event time
@@ -99,7 +104,7 @@ def _positive(x):
     return x > 0.0 and x < np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bar_step_nb(s, ts, kind, inst, f, i, want_inst, bar_ns, source):
     """Advance the builder in record ``s`` by event ``i``; True when a bar closed at this event.
 
@@ -161,7 +166,7 @@ def bar_step_nb(s, ts, kind, inst, f, i, want_inst, bar_ns, source):
     return closed
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def hist_push_nb(s):
     """Append the bar just closed (``s.bar_*``) to the ``hist`` ring; call once per closed bar."""
     r = (s.bar_count - 1) % s.hist.shape[0]
@@ -175,7 +180,7 @@ def hist_push_nb(s):
     s.hist[r, H_SELL] = s.bar_sell_volume
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def hist_get_nb(s, back, col):
     """Column ``col`` of the closed bar ``back`` bars ago (0 = the last closed bar); the caller keeps
     ``back < min(s.bar_count, capacity)``."""

@@ -94,7 +94,8 @@ class Params:
         object.__setattr__(self, "_values", resolved)
         rec = np.zeros(1, dtype=spec.params_dtype)
         for name in spec.params_dtype.names:
-            rec[name] = resolved[name]
+            if name in resolved:  # a metric without parameters has one placeholder field
+                rec[name] = resolved[name]
         object.__setattr__(self, "_record", rec)
 
     def __getattr__(self, name: str) -> Any:

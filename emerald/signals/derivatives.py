@@ -766,12 +766,12 @@ class _OiOracle:
         self.p = params
         self.oi, self.px = AsofSeries(), AsofSeries()
         self.cur_oi = self.cur_px = math.nan
-        self.first = self.last = None
+        self.first = self.last = -1  # buckets of the first and the latest event (-1 before any)
 
     def apply(self, t: int, kind: int, inst: int, fields: np.ndarray) -> None:
         b = t // self.p.bucket_ns
-        self.first = b if self.first is None else self.first
-        self.last = b if self.last is None else max(self.last, b)
+        self.first = b if self.first < 0 else self.first
+        self.last = max(self.last, b)
         if inst != self.p.inst:
             return
         if kind == OPEN_INTEREST:

@@ -8,7 +8,8 @@ indexed by the event's ``row``.
 of the snapshot; of those, a level is *valid* when its price and quantity are finite and the
 quantity is > 0 (the tape stores empty tail levels as price NaN, qty 0). When ``n_levels``
 exceeds the available depth the metric uses what exists. The *touch* of a side is its first valid
-level; the *mid* is ``(best bid + best ask) / 2`` and is NaN when either side is empty.
+level (``book_spread`` searches the whole depth for it, the others the levels they read); the
+*mid* is ``(best bid + best ask) / 2`` and is NaN when either side is empty.
 
 **As-of.** Values change only at a snapshot of ``inst`` and are repeated at every other event;
 windowed outputs (spoofing, iceberg) also move with event time. Everything is NaN before the
@@ -23,6 +24,7 @@ microstructure: spoofing, iceberg orders, walls moving), ``intelligence-prd-v2.m
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 from numba import njit
@@ -65,20 +67,20 @@ def load_side_nb(px, qty, r, n, out_px, out_q):
     return m
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # typed per caller's record (no record subtyping)
 def load_book_nb(s, r, n, bid_px, bid_qty, ask_px, ask_qty):
     s.nb = load_side_nb(bid_px, bid_qty, r, n, s.bpx, s.bq)
     s.na = load_side_nb(ask_px, ask_qty, r, n, s.apx, s.aq)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # typed per caller's record (no record subtyping)
 def mid_nb(s):
     if s.nb == 0 or s.na == 0:
         return np.nan
     return 0.5 * (s.bpx[0] + s.apx[0])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # typed per caller's record (no record subtyping)
 def median_qty_nb(s, scratch):
     """Median quantity over the valid levels of both sides (mean of the two middle values for
     an even count, as ``np.median``); NaN when the book is empty. ``scratch`` is state memory."""
@@ -113,7 +115,10 @@ def qty_at_nb(pxs, qs, m, price):
     return 0.0
 
 
-def _oracle_side(px: np.ndarray, qty: np.ndarray, n: int) -> tuple[list[float], list[float]]:
+Levels = tuple[list[float], list[float]]  # oracle: (prices, qtys) of one side's valid levels
+
+
+def _oracle_side(px: np.ndarray, qty: np.ndarray, n: int) -> Levels:
     """Valid levels of one side of one snapshot (oracle helper, plain Python)."""
     ps, qs = [], []
     for lv in range(min(n, len(px))):
@@ -124,17 +129,16 @@ def _oracle_side(px: np.ndarray, qty: np.ndarray, n: int) -> tuple[list[float], 
     return ps, qs
 
 
-def _oracle_snapshots(events: EventTable, params: Params, n: int):
+def _oracle_snapshots(events: EventTable, params: Params, n: int) -> Iterator[tuple[int, bool, Levels, Levels]]:
     """Yield ``(i, is_snapshot, bids, asks)`` for every event; bids/asks are the ``(prices, qtys)``
-    of the valid levels among the first ``n``."""
-    book = events.books.get(int(params.inst))
+    of the valid levels among the first ``n`` (empty unless the event is a snapshot of ``inst``)."""
     for i in range(len(events)):
         if events.kind[i] == BOOK and events.inst[i] == params.inst:
-            r = int(events.row[i])
+            book, r = events.books[int(params.inst)], int(events.row[i])
             yield i, True, _oracle_side(book.bid_px[r], book.bid_qty[r], n), \
                 _oracle_side(book.ask_px[r], book.ask_qty[r], n)
         else:
-            yield i, False, None, None
+            yield i, False, ([], []), ([], [])
 
 
 # ------------------------------------------------------------------------------ book_imbalance
@@ -195,8 +199,8 @@ def imbalance_oracle(events: EventTable, params: Params) -> np.ndarray:
             w_imb = np.nan
             if bids[0] and asks[0]:
                 mid = (bids[0][0] + asks[0][0]) / 2
-                wb = sum(qq * math.exp(-abs(pp - mid) / mid * 1e4 / params.decay_bps) for pp, qq in zip(*bids))
-                wa = sum(qq * math.exp(-abs(pp - mid) / mid * 1e4 / params.decay_bps) for pp, qq in zip(*asks))
+                wb = sum(qq * math.exp(-abs(pp - mid) / mid * 1e4 / params.decay_bps) for pp, qq in zip(*bids, strict=True))
+                wa = sum(qq * math.exp(-abs(pp - mid) / mid * 1e4 / params.decay_bps) for pp, qq in zip(*asks, strict=True))
                 w_imb = (wb - wa) / (wb + wa) if wb + wa > 0 else np.nan
             cur = [imb, w_imb, b, a]
         out[i] = cur
@@ -398,8 +402,8 @@ def walls_oracle(events: EventTable, params: Params) -> np.ndarray:
     prev: dict | None = None
     follow = {1: 0, -1: 0}
 
-    def wall(side_levels: tuple[list[float], list[float]], thr: float) -> tuple[float, float] | None:
-        cands = [(qq, -k, pp) for k, (pp, qq) in enumerate(zip(*side_levels)) if qq > thr]
+    def wall(side_levels: Levels, thr: float) -> tuple[float, float] | None:
+        cands = [(qq, -k, pp) for k, (pp, qq) in enumerate(zip(*side_levels, strict=True)) if qq > thr]
         if not cands:
             return None
         qq, _, pp = max(cands)  # largest qty, then the level nearest the touch
@@ -632,7 +636,7 @@ def spoof_oracle(events: EventTable, params: Params) -> np.ndarray:
         if snap:
             allq = bids[1] + asks[1]
             thr = params.large_mult * float(np.median(allq)) if allq else math.inf
-            book = {1: dict(zip(*bids)), -1: dict(zip(*asks))}
+            book = {1: dict(zip(*bids, strict=True)), -1: dict(zip(*asks, strict=True))}
             for side, price in sorted(present):
                 if book[side].get(price, 0.0) > thr:
                     continue
@@ -643,7 +647,7 @@ def spoof_oracle(events: EventTable, params: Params) -> np.ndarray:
                     cancels.setdefault((side, price), []).append((head, ts))
                 if side == -1 and price <= levels[-1] and not any(t >= price for t in tr):
                     cancels.setdefault((side, price), []).append((head, ts))
-            present = {(1, pp) for pp, qq in zip(*bids) if qq > thr} | {(-1, pp) for pp, qq in zip(*asks) if qq > thr}
+            present = {(1, pp) for pp, qq in zip(*bids, strict=True) if qq > thr} | {(-1, pp) for pp, qq in zip(*asks, strict=True) if qq > thr}
             tr = []
             seen = True
         if not seen:
@@ -793,7 +797,7 @@ def ice_oracle(events: EventTable, params: Params) -> np.ndarray:
             if math.isfinite(px) and math.isfinite(qty) and qty > 0:
                 trades.append((px, qty))
         if snap:
-            cur = {1: dict(zip(*bids)), -1: dict(zip(*asks))}
+            cur = {1: dict(zip(*bids, strict=True)), -1: dict(zip(*asks, strict=True))}
             if prev is not None:
                 best = 0.0
                 for side in (1, -1):

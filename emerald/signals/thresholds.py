@@ -44,8 +44,9 @@ PERCENTILE_CAPACITY = 2048
 # ------------------------------------------------------------------------- exact rolling percentile
 #
 # The window's last N values sit in a ring (arrival order) and in a sorted array; a new value
-# removes the oldest from the sorted array and is inserted by binary search: O(N) shifts per
-# update, exact at any time (no histogram, no approximation).
+# replaces the oldest in the sorted array by an insertion-sort step: O(N) shifts at worst per
+# update (about 2 M updates/s at N = 1000 on random values), exact at any time (no histogram, no
+# approximation).
 
 PERCENTILE_FIELDS = [("pc_n", I8), ("pc_head", I8), ("pc_window", I8),
                      ("pc_ring", F8, (PERCENTILE_CAPACITY,)), ("pc_sorted", F8, (PERCENTILE_CAPACITY,))]
@@ -70,7 +71,9 @@ def new_percentile_state(window: int) -> np.ndarray:
 
 @njit(cache=True)
 def _pct_push_nb(ring, sorted_, n, head, window, x):
-    """Insert ``x`` (finite) into the window; returns the new ``(n, head)``."""
+    """Insert ``x`` (finite) into the window; returns the new ``(n, head)``. A full window
+    replaces its oldest value in place: the elements between the old value's position and the
+    new value's are shifted by one (an insertion-sort step), so the sorted array stays exact."""
     if n == window:
         old = ring[head]
         lo, hi = 0, n
@@ -80,22 +83,31 @@ def _pct_push_nb(ring, sorted_, n, head, window, x):
                 lo = mid + 1
             else:
                 hi = mid
-        for k in range(lo, n - 1):
-            sorted_[k] = sorted_[k + 1]
-        n -= 1
+        j = lo
+        if x >= old:
+            while j + 1 < n and sorted_[j + 1] <= x:
+                sorted_[j] = sorted_[j + 1]
+                j += 1
+        else:
+            while j > 0 and sorted_[j - 1] > x:
+                sorted_[j] = sorted_[j - 1]
+                j -= 1
+        sorted_[j] = x
+    else:
+        lo, hi = 0, n
+        while lo < hi:  # rightmost insertion point of `x`
+            mid = (lo + hi) // 2
+            if sorted_[mid] <= x:
+                lo = mid + 1
+            else:
+                hi = mid
+        for k in range(n, lo, -1):
+            sorted_[k] = sorted_[k - 1]
+        sorted_[lo] = x
+        n += 1
     ring[head] = x
     head = (head + 1) % window
-    lo, hi = 0, n
-    while lo < hi:  # rightmost insertion point of `x`
-        mid = (lo + hi) // 2
-        if sorted_[mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    for k in range(n, lo, -1):
-        sorted_[k] = sorted_[k - 1]
-    sorted_[lo] = x
-    return n + 1, head
+    return n, head
 
 
 @njit(cache=True)
@@ -352,9 +364,9 @@ def session_multiplier_step_nb(state, p, ts, kind, inst, row, f, i, out):
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     if weekday >= 5:
         sess, mult = WEEKEND, q.weekend
-    elif q.europe_start_h <= hour < q.us_start_h:
+    elif q.europe_start_hour <= hour < q.us_start_hour:
         sess, mult = EUROPE, q.europe
-    elif q.us_start_h <= hour < q.us_end_h:
+    elif q.us_start_hour <= hour < q.us_end_hour:
         sess, mult = US, q.us
     else:
         sess, mult = ASIA, q.asia
@@ -375,9 +387,9 @@ def session_multiplier_oracle(events: EventTable, params: Params) -> np.ndarray:
         d = epoch + timedelta(microseconds=t // 1000)
         if d.weekday() >= 5:
             out[i] = params.weekend, WEEKEND
-        elif params.europe_start_h <= d.hour < params.us_start_h:
+        elif params.europe_start_hour <= d.hour < params.us_start_hour:
             out[i] = params.europe, EUROPE
-        elif params.us_start_h <= d.hour < params.us_end_h:
+        elif params.us_start_hour <= d.hour < params.us_end_hour:
             out[i] = params.us, US
         else:
             out[i] = params.asia, ASIA
@@ -385,9 +397,9 @@ def session_multiplier_oracle(events: EventTable, params: Params) -> np.ndarray:
 
 
 def _session_validate(v: dict) -> None:
-    if not v["europe_start_h"] <= v["us_start_h"] <= v["us_end_h"]:
-        raise ConfigError("session hours must satisfy europe_start_h <= us_start_h <= us_end_h, was "
-                          f"{v['europe_start_h']}, {v['us_start_h']}, {v['us_end_h']}")
+    if not v["europe_start_hour"] < v["us_start_hour"] < v["us_end_hour"]:
+        raise ConfigError("session hours must satisfy europe_start_hour < us_start_hour < us_end_hour, was "
+                          f"{v['europe_start_hour']}, {v['us_start_hour']}, {v['us_end_hour']}")
 
 
 register(MetricSpec(
@@ -395,9 +407,9 @@ register(MetricSpec(
     family="thresholds",
     inputs=("trades", "quotes", "book", "prices", "funding", "open_interest", "liquidations", "bars"),
     outputs=("multiplier", "session"),
-    params=(Param("europe_start_h", "hour UTC", 8, 0, 24, "Europe session start (London open)", integer=True),
-            Param("us_start_h", "hour UTC", 13, 0, 24, "US session start (NY open)", integer=True),
-            Param("us_end_h", "hour UTC", 21, 0, 24, "US session end; Asia from here to europe_start_h",
+    params=(Param("europe_start_hour", "hour UTC", 8, 0, 23, "Europe starts (London open)", integer=True),
+            Param("us_start_hour", "hour UTC", 13, 1, 23, "US starts (New York open), Europe ends", integer=True),
+            Param("us_end_hour", "hour UTC", 21, 2, 24, "US ends (New York close); Asia until europe_start_hour",
                   integer=True),
             Param("asia", "ratio", 0.7, 0.0, 100.0, "Asia multiplier"),
             Param("europe", "ratio", 0.9, 0.0, 100.0, "Europe multiplier"),
@@ -408,8 +420,8 @@ register(MetricSpec(
     batch_nb=session_multiplier_batch_nb,
     validate=_session_validate,
     oracle=session_multiplier_oracle,
-    definition="session of the event time (UTC): weekend (Sat/Sun) 3, Europe [08:00, 13:00) 1, US [13:00, 21:00) 2, "
-               "Asia otherwise 0; multiplier asia 0.7 / europe 0.9 / us 1.0 / weekend 0.5",
+    definition="session of the event time (UTC), as trading_session: 3 weekend (Sat/Sun), 1 Europe [08:00, 13:00), "
+               "2 US [13:00, 21:00), 0 Asia otherwise; multiplier asia 0.7 / europe 0.9 / us 1.0 / weekend 0.5",
     source="intelligence-prd-v2.md: DynamicThresholdEngine.market_session_multipliers",
     warmup="none",
 ))

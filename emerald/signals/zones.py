@@ -18,6 +18,7 @@ deleted, unfilled ones after 24 h).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 from numba import njit
@@ -91,7 +92,8 @@ def _oracle_bars(events: EventTable, params: Params) -> dict[int, tuple]:
     return closes
 
 
-def _oracle_price_moves(events: EventTable, params: Params):
+def _oracle_price_moves(events: EventTable,
+                        params: Params) -> Iterator[tuple[int, tuple | None, tuple[float, float, float] | None]]:
     """Oracle helper: per event, ``(bar or None, (low, high, last) or None)`` of the price path."""
     bars = _oracle_bars(events, params)
     for i in range(len(events)):
@@ -106,6 +108,15 @@ def _oracle_price_moves(events: EventTable, params: Params):
 
 
 # ------------------------------------------------------------------------------ market_profile
+#
+# Bounded state (about 220 KB): the window's trades are aggregated into cells (time bucket, price
+# bin, volume) kept in a ring of MP_CELLS in arrival order; a trade joins a cell of its bucket and
+# bin among the newest MP_SEARCH cells, else opens one. A histogram of MP_BINS slots indexed by
+# ``bin & (MP_BINS - 1)`` holds the window's volume per bin, with a count of live cells per slot so
+# an emptied slot is reset to exactly 0. Cells leaving the window are subtracted; ``lo``/``hi`` (the
+# window's lowest/highest bin) are rescanned from the cells when an edge cell leaves. Each slot
+# maps to one bin while the window spans at most MP_BINS bins (else the outputs are NaN); when
+# more than MP_CELLS cells are live the oldest leaves early.
 
 MP_CELLS = 8192  # (bucket, price bin) cells held for the window
 MP_BINS = 1024  # histogram slots: the window's price range may span at most this many bins
@@ -123,13 +134,14 @@ MP_STATE = np.dtype([
     ("head", np.int64), ("c_first", np.int64), ("c_len", np.int64),
     ("c_bucket", np.int64, (MP_CELLS,)), ("c_bin", np.int64, (MP_CELLS,)), ("c_vol", np.float64, (MP_CELLS,)),
     ("hist", np.float64, (MP_BINS,)), ("cnt", np.int64, (MP_BINS,)), ("lo", np.int64), ("hi", np.int64),
-    ("last_px", np.float64), ("val", np.float64, (6,)),
+    ("last_px", np.float64), ("last_bin", np.int64), ("edges", np.int64, (3,)), ("val", np.float64, (6,)),
 ], align=True)
 
 
 def _mp_init(state: np.ndarray, params: Params) -> None:
     state["head"] = -1
     state["last_px"] = np.nan
+    state["edges"] = np.iinfo(np.int64).min  # POC, top and bottom bins of the values in `val`
     state["val"] = np.nan
 
 
@@ -198,6 +210,7 @@ def _mp_values_nb(s, q, delta):
     if s.c_len == 0 or s.hi - s.lo + 1 > MP_BINS:
         for k in range(6):
             s.val[k] = np.nan
+        s.edges[0] = np.iinfo(np.int64).min
         return
     total = 0.0
     best = -1.0
@@ -227,12 +240,16 @@ def _mp_values_nb(s, q, delta):
             up += 1
             dn -= 1
             va += vu + vd
-    vah = np.exp((up + 1) * delta)
-    val = np.exp(dn * delta)
+    if poc != s.edges[0] or up != s.edges[1] or dn != s.edges[2]:  # prices only when the bins move
+        s.edges[0] = poc
+        s.edges[1] = up
+        s.edges[2] = dn
+        s.val[0] = 0.5 * (np.exp(poc * delta) + np.exp((poc + 1) * delta))
+        s.val[1] = np.exp((up + 1) * delta)
+        s.val[2] = np.exp(dn * delta)
+    vah = s.val[1]
+    val = s.val[2]
     px = s.last_px
-    s.val[0] = 0.5 * (np.exp(poc * delta) + np.exp((poc + 1) * delta))
-    s.val[1] = vah
-    s.val[2] = val
     s.val[3] = 1.0 if abs(px - vah) < q.edge_tol * vah else 0.0
     s.val[4] = 1.0 if abs(px - val) < q.edge_tol * val else 0.0
     s.val[5] = 1.0 if val < px < vah else 0.0
@@ -262,7 +279,9 @@ def profile_step_nb(state, p, ts, kind, inst, row, f, i, out):
     if kind[i] == TRADES and inst[i] == q.inst:
         price, qty = f[0, i], f[1, i]
         if np.isfinite(price) and price > 0.0 and np.isfinite(qty) and qty > 0.0:
-            _mp_add_nb(s, np.int64(np.floor(np.log(price) / delta)), qty)
+            if price != s.last_px:  # trades repeat prices: skip the log
+                s.last_bin = np.int64(np.floor(np.log(price) / delta))
+            _mp_add_nb(s, s.last_bin, qty)
             s.last_px = price
             changed = True
     if changed:
@@ -546,6 +565,7 @@ def sdz_oracle(events: EventTable, params: Params) -> np.ndarray:
     for i, bar, path in _oracle_price_moves(events, params):
         if bar is not None:
             if params.source == SOURCE_TAPE:
+                assert path is not None  # a tape bar is its own price path
                 move(*path)
                 last = path[2]
             o, h, lo, c, v, _ = bar
@@ -798,6 +818,7 @@ def fvg_oracle(events: EventTable, params: Params) -> np.ndarray:
         gaps = [g for g in gaps if ts - g["created"] < params.expiry_ns]
         if bar is not None:
             if params.source == SOURCE_TAPE:
+                assert path is not None  # a tape bar is its own price path
                 move(path[0], path[1])
                 last = path[2]
             bars.append(bar)

@@ -124,12 +124,12 @@ _REGIMES: tuple[tuple[int, float, float, str, float, float], ...] = (
     (0, 0, 6, "range", 0.0, 0.8), (0, 6, 10, "trend", 1.2, 1.0), (0, 10, 12, "walk", 0.0, 1.0),
     (0, 12, 20, "range", 0.0, 0.9), (0, 20, 20.5, "walk", 0.0, 1.3), (0, 20.5, 20.75, "shock", -3.5, 3.0),
     (0, 20.75, 22, "trend", 1.2, 1.8), (0, 22, 24, "range", 0.0, 1.2),
-    (1, 0, 4, "range", 0.0, 0.8), (1, 4, 12, "trend", 2.5, 1.0), (1, 12, 20, "range", 0.0, 0.9),
+    (1, 0, 4, "range", 0.0, 0.8), (1, 4, 12, "trend", 3.0, 1.0), (1, 12, 20, "range", 0.0, 0.9),
     (1, 20, 24, "trend", 1.5, 1.0),
     (2, 0, 2, "walk", 0.0, 0.8), (2, 2, 2 + 1 / 6, "shock", -2.0, 2.5), (2, 2 + 1 / 6, 8, "range", 0.0, 1.3),
     (2, 8, 12, "trend", 1.0, 0.9), (2, 12, 20, "range", 0.0, 0.8), (2, 20, 24, "walk", 0.0, 0.8),
-    (3, 0, 2, "range", 0.0, 0.9), (3, 2, 11, "trend", -2.5, 1.1), (3, 11, 12, "walk", 0.0, 1.0),
-    (3, 12, 20, "range", 0.0, 1.0), (3, 20, 24, "trend", -1.5, 1.1),
+    (3, 0, 2, "range", 0.0, 0.9), (3, 2, 11, "trend", -3.0, 1.1), (3, 11, 20, "range", 0.0, 1.0),
+    (3, 20, 24, "trend", -2.0, 1.1),
     (4, 0, 6, "range", 0.0, 0.9), (4, 6, 6.25, "shock", 3.0, 3.0), (4, 6.25, 12, "walk", 0.0, 1.5),
     (4, 12, 20, "range", 0.0, 1.0), (4, 20, 24, "walk", 0.0, 0.9),
     (5, 0, 8, "range", 0.0, 0.8), (5, 8, 12, "walk", 0.0, 0.9), (5, 12, 14, "range", 0.0, 0.9),
@@ -177,8 +177,8 @@ def _basis_excursion(day: int, a: int) -> tuple[int, int, float]:
 
 
 def _bursts(a: int) -> tuple[tuple[int, int], ...]:
-    """(minute of the move start, sign) of asset ``a``'s order-flow bursts, every day."""
-    return (40 + 20 * a, 1), (1300 + 20 * a, 1), (1380 + 15 * a, -1)
+    """(minute of the move start, sign) of asset ``a``'s order-flow bursts, every day (net move 0)."""
+    return (40 + 20 * a, 1), (1140 + 20 * a, -1), (1300 + 20 * a, 1), (1380 + 15 * a, -1)
 
 
 def _vwap_peak(a: int) -> int:
@@ -656,15 +656,16 @@ def _liquidations(seed: int, day: int, a: int, ad: _AssetDay, plan: _DayPlan,
     """Liquidation times, sides and sizes of one perp for one day (priced at the touch later).
 
     Background liquidations follow sharp minutes (standardised return beyond 2 sigma, on the side
-    the move hurts); each planted shock adds a cascade of 8 forced orders per minute (plus
-    self-excited followers) decaying over 3 minutes after it.
+    the move hurts), none against an order-flow burst; each planted shock adds a cascade of 8
+    forced orders per minute (plus self-excited followers) decaying over 3 minutes after it.
     """
     asset = _ASSETS[a]
     spec = get_instrument("demo-perp", asset.symbol)
     rng = _stream(seed, "liquidations", asset.base, day)
     ret = (ad.x[60::60] - ad.x[:-1:60]) / ad.sig  # standardised minute returns
-    long_rate = 0.02 + 0.5 * np.maximum(0.0, -ret - 2.0)  # per minute
-    short_rate = 0.02 + 0.5 * np.maximum(0.0, ret - 2.0)
+    burst = ad.burst_side[::60]  # nobody on the burst's side is forced out during it
+    long_rate = np.where(burst > 0, 0.0, 0.02 + 0.5 * np.maximum(0.0, -ret - 2.0))  # per minute
+    short_rate = np.where(burst < 0, 0.0, 0.02 + 0.5 * np.maximum(0.0, ret - 2.0))
     for m0, m1, hurt in plan.shocks:
         cascade = np.zeros(DAY_MIN)
         cascade[m0:m1] = 8.0
@@ -679,6 +680,7 @@ def _liquidations(seed: int, day: int, a: int, ad: _AssetDay, plan: _DayPlan,
     t, side = _hawkes(rng, rate, p_short, branching=0.5, tau=2.0, inherit=0.9)
     size = asset.liq_size * rng.lognormal(0.0, 1.1, t.size)
     size = np.where(rng.random(t.size) < 0.03, size * (1.0 + rng.pareto(1.5, t.size)) * 5.0, size)
+    size = np.minimum(size, 100.0 * asset.liq_size)
     ts = _strictly_increasing(day_ns + (t * NS).astype(np.int64))
     return ts, side, _lots(size, spec.lot_size)
 

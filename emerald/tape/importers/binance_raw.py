@@ -42,7 +42,8 @@ arrives, so a snapshot written a few lines after the stream starts loses nothing
 A capture without a REST snapshot (the spot capture) gets a **partial** book: when 1,000 events
 are buffered, or the input ends, without a snapshot, the book is seeded with the one level per
 side of the last ``bookTicker`` received before a buffered event whose update range straddles that
-bookTicker's ``u`` (same id sequence as the diffs), and the diffs are applied from there. Such a
+bookTicker's ``u`` (same id sequence as the diffs), and the diffs are applied from there; the rows
+of the buffered events keep their own times. After a gap such a capture re-seeds at once. Such a
 book holds exactly the levels some diff (or the seed) touched, each with its true quantity, so it
 is never crossed, but levels no diff touched are missing: its top-N can have holes. Rows from it
 are written like any other, ``report.book['book']['partial']`` is True with the number of such
@@ -51,10 +52,12 @@ rows, and a note says so. Once a capture has shown a REST snapshot, only REST sn
 Rows: the top-``depth`` levels (option ``depth``, default 20) are written when they differ from
 the last row written, at most once per ``book_interval_ms`` of event time (default 100): the state
 after the first event at or past the interval is written, stamped with that event's times.
-``report.book['book']`` counts ``events`` = ``events_applied + events_before_snapshot +
-events_dropped_invalid + events_stale``, plus ``gaps``, ``resyncs``, ``seeds``, ``rows`` and
-``rows_partial``. Levels are kept in dicts keyed by the price string (Binance prints one price one
-way); zero quantities (``"0"``, ``"0.000"``...) remove a level.
+``report.book['book']`` counts ``events`` = ``events_applied + events_before_snapshot`` (not
+applied before the book was first in sync) ``+ events_dropped_invalid`` (after a gap, before the
+resync) ``+ events_stale`` (repeats of applied events), plus ``gaps``, ``resyncs``, ``snapshots``,
+``seeds``, ``rows`` and ``rows_partial``. A depth line rejected half-applied also counts as a gap.
+Levels are kept in dicts keyed by the price string (Binance prints one price one way); zero
+quantities (``"0"``, ``"0.000"``...) remove a level.
 
 Funding (``markPrice``): a published (``is_settlement`` False) row at ``E`` with ``rate = r`` and
 ``next_funding_ts = T`` for the first message and each time ``(r, T)`` changes (repeats carry no
@@ -67,28 +70,31 @@ Options: ``depth`` (int, default 20), ``book_interval_ms`` (default 100), ``fund
 (default 8).
 
 Speed: lines are routed on the stream name before any JSON decoding. ``bookTicker``, ``trade`` and
-``aggTrade`` lines (most of a capture) are collected per block and decoded by pyarrow's JSON reader
-in a worker thread while the main thread decodes the depth events with orjson and keeps the book;
-gzip is inflated in another thread. A block the bulk reader refuses (bad JSON, a missing field) is
-decoded line by line so that each bad line is rejected with its file and line number. ``strict``
-mode decodes every line in order, so it raises on the first bad line.
+``aggTrade`` lines (most of a capture) are collected per block of 16,384 lines and decoded by
+pyarrow's CSV (receive time) and JSON readers in a worker thread, outside the GIL, while the main
+thread decodes the depth events with orjson and keeps the book; gzip is inflated in another
+thread. A block the bulk readers refuse (bad JSON, a missing field, a bad number) is decoded line
+by line, so that each bad line is rejected with its file and line number exactly as in ``strict``
+mode, which decodes every line in order and so raises on the first bad line.
 """
 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import zlib
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from emerald.errors import ConfigError, DataError
@@ -112,6 +118,10 @@ _FIRST_CHUNK = 1 << 16     # a small first read, so that parsing starts at once
 _GZIP_CHUNK = 1 << 20
 _PLAIN_CHUNK = 1 << 23
 _BLOCK_LINES = 1 << 14     # lines per bulk job
+# While the worker runs, the GIL is handed over after 1 ms instead of CPython's 5 ms: every
+# pyarrow / zlib call of the worker releases the GIL and must wait that long to get it back from
+# the busy main thread (the convoy effect); restored when the import ends.
+_SWITCH_INTERVAL = 0.001
 
 _ZEROS = frozenset(["0", "0."] + ["0." + "0" * k for k in range(1, 19)])
 
@@ -131,8 +141,9 @@ _STREAM_PREFIX = b'{"stream":"'
 
 def _read_blocks(paths: list[Path], report: ImportReport, strict: bool) -> Iterator[tuple[int, bytes | None]]:
     """Yield ``(file index, decompressed bytes)`` blocks of every file in turn, and
-    ``(index, None)`` at the end of each file. One thread reads and inflates ahead (zlib releases
-    the GIL), also across file boundaries, so that inflating overlaps the parsing."""
+    ``(index, None)`` at the end of each file. A thread of its own reads and inflates ahead (zlib
+    releases the GIL), across file boundaries too, so that inflating overlaps the parsing. Gzip
+    files may hold several members."""
     q: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=6)
     stop = threading.Event()
 
@@ -147,7 +158,7 @@ def _read_blocks(paths: list[Path], report: ImportReport, strict: bool) -> Itera
     def inflate(i: int, fh: BinaryIO) -> None:
         gz = fh.read(2) == b"\x1f\x8b"
         fh.seek(0)
-        size = _FIRST_CHUNK
+        size = _FIRST_CHUNK  # a small first chunk, so that parsing starts at once
         if not gz:
             while not stop.is_set() and (chunk := fh.read(size)):
                 put((i, chunk))
@@ -195,6 +206,7 @@ def _read_blocks(paths: list[Path], report: ImportReport, strict: bool) -> Itera
         stop.set()
         worker.join()
 
+
 # --------------------------------------------------------------------------------------------
 # column accumulators
 
@@ -221,7 +233,7 @@ class _Trades:
              "f":100,"l":105,"T":123456785,"m":true}
         """
         px, qty, m, tid = float(d["p"]), float(d["q"]), d["m"], d[id_key]
-        t = d.get("T") or d["E"]
+        t = d["T"] if "T" in d else d["E"]
         if type(m) is not bool:
             raise _BadValue("m", m, "true or false")
         _ints(**{id_key: tid, "T": t})
@@ -261,7 +273,7 @@ class _Quotes:
              "a":"28165.48000000","A":"3.26888000"}
         """
         bp, bq, ap, aq = float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"])
-        t = d.get("T") or d.get("E") or -1
+        t = d["T"] if "T" in d else d.get("E", -1)
         _ints(T=t)
         self.ev.append(t)
         self.recv.append(recv)
@@ -317,21 +329,39 @@ _BULK_PARSE = {k: pajson.ParseOptions(explicit_schema=_bulk_schema(pa.string(), 
                for k, f in _BULK_FIELDS.items()}
 _BULK_CAST = {k: _bulk_schema(pa.float64(), *f) for k, f in _BULK_FIELDS.items()}
 _BULK_READ = pajson.ReadOptions(use_threads=False, block_size=1 << 26)
+_CSV_READ = pacsv.ReadOptions(column_names=["recv", "json"], block_size=1 << 26, use_threads=False)
+_CSV_PARSE = pacsv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False)
+_CSV_CONVERT = pacsv.ConvertOptions(column_types={"recv": pa.int64(), "json": pa.string()}, null_values=[],
+                                    strings_can_be_null=False)
 
 
 class _BulkRefused(ValueError):
     """The bulk reader cannot take this block as is; it is decoded line by line instead."""
 
 
-def _bulk_columns(code: int, payloads: list[bytes], recv_us: list[int]) -> tuple[dict[str, np.ndarray], bool]:
-    """Decode one block of ``bookTicker`` / ``trade`` / ``aggTrade`` payloads into tape columns
-    (and whether they lacked an exchange time) with pyarrow's JSON reader. Raises on anything
-    the line-by-line path would reject. Few
-    pyarrow calls on purpose: each one gives up the GIL and may wait a switch interval (5 ms)
-    to get it back from the busy main thread."""
-    table = pajson.read_json(pa.py_buffer(b"\n".join(payloads)), read_options=_BULK_READ,
-                             parse_options=_BULK_PARSE[code])
-    if table.num_rows != len(payloads):
+def _bulk_columns(code: int, lines: list[bytes]) -> tuple[dict[str, np.ndarray], bool]:
+    """Decode whole ``<µs> <JSON>`` lines of one block and one kind (``bookTicker`` / ``trade`` /
+    ``aggTrade``) into tape columns, and tell whether they lacked an exchange time.
+
+    pyarrow's CSV reader splits each line at its space (the receive time, parsed and range
+    checked) and its JSON reader decodes the payloads, concatenated. Raises on anything the
+    line-by-line path would reject; the caller then decodes the block line by line. Few pyarrow
+    calls on purpose: each one gives up the GIL and may wait a switch interval to get it back
+    from the busy main thread.
+    """
+    split = pacsv.read_csv(pa.py_buffer(b"\n".join(lines)), read_options=_CSV_READ, parse_options=_CSV_PARSE,
+                           convert_options=_CSV_CONVERT)
+    if split.num_rows != len(lines):
+        raise _BulkRefused("row count")
+    recv_col, json_col = (c.chunk(0) if c.num_chunks == 1 else c.combine_chunks() for c in split.columns)
+    recv = recv_col.to_numpy()
+    if recv_col.null_count or recv.min() < _MIN_US or recv.max() >= _MAX_US:
+        raise _BulkRefused("local time")
+    recv = recv * US
+    offsets = np.frombuffer(json_col.buffers()[1], np.int32, count=len(json_col) + 1, offset=4 * json_col.offset)
+    payloads = json_col.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    table = pajson.read_json(payloads, read_options=_BULK_READ, parse_options=_BULK_PARSE[code])
+    if table.num_rows != len(lines):
         raise _BulkRefused("row count")
     col = table.cast(_BULK_CAST[code]).column("data")  # ArrowInvalid on a bad number
     data = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
@@ -341,7 +371,6 @@ def _bulk_columns(code: int, payloads: list[bytes], recv_us: list[int]) -> tuple
     for f, arr in fields.items():
         if arr.null_count and f not in ("T", "E"):
             raise _BulkRefused(f)
-    recv = np.array(recv_us, dtype=np.int64) * US
     t_arr, e_arr = fields["T"], fields["E"]
     no_time = False
     if not t_arr.null_count:
@@ -363,41 +392,41 @@ def _bulk_columns(code: int, payloads: list[bytes], recv_us: list[int]) -> tuple
 _BulkResult = tuple[dict[str, np.ndarray], bool] | Exception
 
 
-def _bulk_job(items: list[tuple[int, list[bytes], list[int]]]) -> list[_BulkResult]:
+def _bulk_job(items: list[tuple[int, list[bytes]]]) -> list[_BulkResult]:
     """All bulk lines of one block (one job, so one round of GIL hand-offs); a failure is
     returned in place of its item, so that only that item is decoded line by line."""
     out: list[_BulkResult] = []
-    for code, payloads, recv in items:
+    for code, lines in items:
         try:
-            out.append(_bulk_columns(code, payloads, recv))
+            out.append(_bulk_columns(code, lines))
         except (pa.ArrowException, _BulkRefused) as e:
             out.append(e)
     return out
 
 
 class _Bulk:
-    """Bulk lines of one (symbol, kind): the open block's lists (their ``append`` methods sit in
-    the route, so the line loop appends without lookups) and the blocks handed to the worker."""
+    """Bulk lines of one (symbol, kind): the open block's lines and line numbers (their
+    ``append`` methods sit in the route, so the line loop appends without lookups) and the
+    blocks handed to the worker."""
 
-    __slots__ = ("code", "payloads", "recv", "lines", "blocks")
+    __slots__ = ("code", "lines", "numbers", "blocks")
 
     def __init__(self, code: int) -> None:
         self.code = code
-        self.payloads: list[bytes] = []
-        self.recv: list[int] = []
-        self.lines: list[int] = []
-        self.blocks: list[tuple[Future[list[_BulkResult]], int, list[bytes], list[int], list[int], str]] = []
+        self.lines: list[bytes] = []
+        self.numbers: list[int] = []
+        self.blocks: list[tuple[Future[list[_BulkResult]], int, list[bytes], list[int], str]] = []
 
-    def take(self) -> tuple[list[bytes], list[int], list[int]]:
-        """The open block's lines; the lists are emptied in place (the route keeps their methods)."""
-        taken = (self.payloads[:], self.recv[:], self.lines[:])
-        self.payloads.clear()
-        self.recv.clear()
+    def take(self) -> tuple[list[bytes], list[int]]:
+        """The open block; the lists are emptied in place (the route keeps their methods)."""
+        taken = (self.lines[:], self.numbers[:])
         self.lines.clear()
+        self.numbers.clear()
         return taken
 
     def pending(self) -> int:
-        return len(self.payloads) + sum(len(b[2]) for b in self.blocks)
+        return len(self.lines) + sum(len(b[2]) for b in self.blocks)
+
 
 # --------------------------------------------------------------------------------------------
 # order book
@@ -451,22 +480,25 @@ class _Side:
         (the last keys in the dict's insertion order) are then validated and ranked."""
         levels = self.levels
         n_before = len(levels)
-        levels.update(updates)
-        n_new = len(levels) - n_before
-        if n_new:
-            sign, limit, top, keys = self.sign, self.limit, self.top, self.keys
-            for p in list(islice(reversed(levels), n_new)):
-                k = sign * _price_key(p)
-                if levels[p] in _ZEROS:  # removal of a level never seen: nothing to keep
-                    del levels[p]
-                elif k <= limit:
-                    i = bisect_right(top, k)
-                    top.insert(i, k)
-                    keys.insert(i, p)
-            if len(top) > 2 * self.keep:
-                j = bisect_right(top, top[self.keep - 1])
-                del top[j:], keys[j:]
-                self.limit = top[-1]
+        levels.update(updates)  # type: ignore[arg-type]  # any 2-item sequences
+        if len(levels) != n_before:
+            self.rank_new(len(levels) - n_before)
+
+    def rank_new(self, n_new: int) -> None:
+        """Validate and rank the ``n_new`` prices the last update added."""
+        levels, sign, limit, top, keys = self.levels, self.sign, self.limit, self.top, self.keys
+        for p in list(islice(reversed(levels), n_new)):
+            k = sign * _price_key(p)
+            if levels[p] in _ZEROS:  # removal of a level never seen: nothing to keep
+                del levels[p]
+            elif k <= limit:
+                i = bisect_right(top, k)
+                top.insert(i, k)
+                keys.insert(i, p)
+        if len(top) > 2 * self.keep:
+            j = bisect_right(top, top[self.keep - 1])
+            del top[j:], keys[j:]
+            self.limit = top[-1]
 
     def best(self, n: int) -> tuple[list[str], list[str], list[float]]:
         """Price strings, quantity strings and float keys of the ``n`` best live levels."""
@@ -498,12 +530,9 @@ class _Book:
         self.pending: list[tuple[Any, ...]] = []  # (data, recv_us, t_ms, last bookTicker)
         self.next_emit: float = -(1 << 62)
         self.last_row: tuple[list[str], list[str], list[str], list[str]] | None = None
-        self.out_ev: list[int] = []
-        self.out_recv: list[int] = []
-        self.out_bp: list[float] = []
-        self.out_bq: list[str] = []
-        self.out_ap: list[float] = []
-        self.out_aq: list[str] = []
+        # rows not yet written: (T ms, receive µs, -bid prices, bid qty strings, ask prices, ask qty strings)
+        self.out: list[tuple[int, int, list[float], list[str], list[float], list[str]]] = []
+        self.saw_usdm = self.saw_spot = False  # diff events with / without `pu`
         self.events = self.events_applied = self.events_before_snapshot = self.events_dropped_invalid = 0
         self.events_stale = self.gaps = self.resyncs = self.snapshots = self.seeds = 0
         self.rows = self.rows_partial = 0
@@ -512,26 +541,18 @@ class _Book:
         return {k: getattr(self, k) for k in _STATS}
 
     def _drop(self, n: int) -> None:
-        """Count ``n`` events that no sync point covers."""
-        if self.had_sync:
+        """Count ``n`` events not applied: before the book was first in sync, or after a gap."""
+        if self.events_applied:
             self.events_dropped_invalid += n
         else:
             self.events_before_snapshot += n
 
     # -- sync points
-    def snapshot(self, bids: list[list[str]], asks: list[list[str]], last_id: int, t_ms: int, recv: int) -> None:
-        """Reset to a REST depth snapshot::
-
-            {"lastUpdateId": 2710246765483, "E": 1680652700590, "T": 1680652700580,
-             "bids": [["28145.10", "3.818"], ...], "asks": [["28145.20", "6.833"], ...]}
-        """
-        levels_b = {p: q for p, q in bids if q not in _ZEROS}
-        levels_a = {p: q for p, q in asks if q not in _ZEROS}
-        for p in (*levels_b, *levels_a):
-            _price_key(p)  # validates every price before the book is touched
+    def snapshot(self, bids: dict[str, str], asks: dict[str, str], last_id: int, t_ms: int, recv: int) -> None:
+        """Reset to a REST depth snapshot (levels validated by :func:`_snapshot_levels`)."""
         self.snapshots += 1
         self.had_rest = True
-        self._reset(levels_b, levels_a, last_id, partial=False)
+        self._reset(dict(bids), dict(asks), last_id, partial=False)
         if t_ms >= self.next_emit:  # the snapshot is a book state of its own
             self._emit(t_ms, recv)
         self._replay()
@@ -591,20 +612,38 @@ class _Book:
         self._settle_pending(end=True)
 
     # -- diff events
-    def event(self, d: dict[str, Any], recv: int, bt: bytes | None) -> None:
+    def event(self, d: dict[str, Any], recv: int, last_book_ticker: Callable[[], bytes | None]) -> None:
         """Apply one diff event (USD-M; spot has no ``T`` and no ``pu``)::
 
             {"e":"depthUpdate","E":1680652700594,"T":1680652700586,"s":"BTCUSDT",
              "U":2710246765373,"u":2710246765597,"pu":2710246765326,
              "b":[["5000.00","14.368"],["28018.90","0.000"]],"a":[["28145.20","6.961"]]}
+
+        ``last_book_ticker`` gives the latest bookTicker payload, kept with an event that has
+        to wait for a sync point (a possible seed).
         """
         t = d.get("T") or d["E"]
         u, pu, bids, asks = d["u"], d.get("pu"), d["b"], d["a"]
         if (self.live and type(u) is int and type(t) is int and type(bids) is list and type(asks) is list
                 and (pu == self.last_u if pu is not None else d["U"] == self.last_u + 1)):
-            # the common case: the next event of a live book
+            # the common case, the next event of a live book: _Side.apply inlined
             self.events += 1
-            self._apply(bids, asks, recv, t)
+            bid, ask = self.bid, self.ask
+            try:
+                levels = bid.levels
+                n_before = len(levels)
+                levels.update(bids)
+                if len(levels) != n_before:
+                    bid.rank_new(len(levels) - n_before)
+                levels = ask.levels
+                n_before = len(levels)
+                levels.update(asks)
+                if len(levels) != n_before:
+                    ask.rank_new(len(levels) - n_before)
+            except (ValueError, TypeError, IndexError):
+                self._broken()
+                raise
+            self.events_applied += 1
             self.last_u = u
             if t >= self.next_emit:
                 self._emit(t, recv)
@@ -615,8 +654,12 @@ class _Book:
         for side, levels in (("b", bids), ("a", asks)):
             if type(levels) is not list:
                 raise _BadValue(side, levels, "a list of [price, qty]")
+        if pu is None:
+            self.saw_spot = True
+        else:
+            self.saw_usdm = True
         self.events += 1
-        self._event(d, recv, t, bt)
+        self._event(d, recv, t, last_book_ticker())
         if self.pending:
             self._settle_pending()
 
@@ -625,13 +668,16 @@ class _Book:
             self.bid.apply(bids)
             self.ask.apply(asks)
         except (ValueError, TypeError, IndexError):
-            # a bad level half-applied the event: the line is rejected (not an event) and the
-            # book is no longer known, as after a gap
-            self.events -= 1
-            self.gaps += 1
-            self.live, self.sync_id = False, None
+            self._broken()
             raise
         self.events_applied += 1
+
+    def _broken(self) -> None:
+        """A bad level half-applied the event: the line is rejected (not an event) and the book
+        is no longer known, as after a gap."""
+        self.events -= 1
+        self.gaps += 1
+        self.live, self.sync_id = False, None
 
     def _event(self, d: dict[str, Any], recv: int, t: int, bt: bytes | None) -> None:
         u, pu = d["u"], d.get("pu")
@@ -648,10 +694,7 @@ class _Book:
         else:
             sync = self.sync_id
             if u < sync or (pu is None and u == sync):  # older than the sync point
-                if self.events_applied:
-                    self.events_dropped_invalid += 1
-                else:
-                    self.events_before_snapshot += 1
+                self._drop(1)
                 return
             if not _straddles(d, sync):
                 self._gap(d, recv, t, bt)
@@ -677,35 +720,30 @@ class _Book:
             return
         self.last_row = row
         self.next_emit = t_ms + self.interval_ms
-        self.out_ev.append(t_ms)
-        self.out_recv.append(recv)
-        self.out_bp.extend(btop)  # -price: negated when written
-        self.out_ap.extend(atop)
-        self.out_bq.extend(bq)
-        self.out_aq.extend(aq)
-        if len(bk) < n:
-            self.out_bp.extend([np.nan] * (n - len(bk)))
-            self.out_bq.extend(["0"] * (n - len(bk)))
-        if len(ak) < n:
-            self.out_ap.extend([np.nan] * (n - len(ak)))
-            self.out_aq.extend(["0"] * (n - len(ak)))
+        self.out.append((t_ms, recv, btop, bq, atop, aq))  # btop holds -price
         self.rows += 1
         if self.partial:
             self.rows_partial += 1
 
     def take_rows(self, path: str, strict: bool, report: ImportReport) -> dict[str, np.ndarray] | None:
         """The rows emitted since the last call, as book columns (quantity strings parsed here)."""
-        if not self.out_ev:
+        if not self.out:
             return None
-        n = self.depth
-        qty = {name: _qty_array(col, strict, path, field, report).reshape(-1, n)
-               for name, col, field in (("bid_qty", self.out_bq, "b"), ("ask_qty", self.out_aq, "a"))}
-        out = {"ts_event": _ms_to_ns(np.array(self.out_ev, dtype=np.int64)),
-               "ts_recv": np.array(self.out_recv, dtype=np.int64) * US,
-               "bid_px": -np.array(self.out_bp, dtype=np.float64).reshape(-1, n), "bid_qty": qty["bid_qty"],
-               "ask_px": np.array(self.out_ap, dtype=np.float64).reshape(-1, n), "ask_qty": qty["ask_qty"]}
-        self.out_ev, self.out_recv, self.out_bp, self.out_bq, self.out_ap, self.out_aq = [], [], [], [], [], []
-        return out
+        n, rows = self.depth, self.out
+        self.out = []
+        sides = {}
+        for name, px, qty in (("bid", [r[2] for r in rows], [r[3] for r in rows]),
+                              ("ask", [r[4] for r in rows], [r[5] for r in rows])):
+            for j, levels in enumerate(px):  # pad a short side: NaN price, 0 qty
+                if len(levels) < n:
+                    px[j] = levels + [np.nan] * (n - len(levels))
+                    qty[j] = qty[j] + ["0"] * (n - len(levels))
+            sides[f"{name}_px"] = np.fromiter(chain.from_iterable(px), np.float64, len(px) * n).reshape(-1, n)
+            sides[f"{name}_qty"] = _qty_array(list(chain.from_iterable(qty)), strict, path, name[0],
+                                              report).reshape(-1, n)
+        sides["bid_px"] = -sides["bid_px"]
+        return {"ts_event": _ms_to_ns(np.array([r[0] for r in rows], dtype=np.int64)),
+                "ts_recv": np.array([r[1] for r in rows], dtype=np.int64) * US, **sides}
 
 
 def _qty_array(col: list[Any], strict: bool, path: str, field: str, report: ImportReport) -> np.ndarray:
@@ -729,6 +767,16 @@ def _qty_array(col: list[Any], strict: bool, path: str, field: str, report: Impo
             raise DataError("depth level quantity is not a number", path=path, field=f"{field}[].qty", value=bad[0])
         report.notes.append(f"{len(bad)} depth level quantities in written book rows are not numbers (first "
                             f"{bad[0]!r}); those rows are quarantined by the writer")
+    return out
+
+
+def _snapshot_levels(levels: Any, field: str) -> dict[str, str]:
+    """``[[price, qty], ...]`` of a REST snapshot as a level dict, every price validated."""
+    if type(levels) is not list:
+        raise _BadValue(field, levels, "a list of [price, qty]")
+    out = {p: q for p, q in levels}  # zero quantities are dropped by _Side.rebuild
+    for p in out:
+        _price_key(p)
     return out
 
 
@@ -771,12 +819,15 @@ class _Symbol:
 
     def last_book_ticker(self) -> bytes | None:
         """Payload of the latest bookTicker line read so far."""
-        open_block = self.bulk[_QUOTE].payloads
-        return open_block[-1] if open_block else self.last_bt
+        open_block = self.bulk[_QUOTE].lines
+        if open_block:
+            line = open_block[-1]
+            return line[line.find(b" ") + 1:]
+        return self.last_bt
 
     def buffered(self) -> int:
         return (sum(len(r.ev) for r in self.rows.values()) + sum(b.pending() for b in self.bulk.values())
-                + len(self.px[0]) + len(self.book.out_ev))
+                + len(self.px[0]) + len(self.book.out))
 
 
 # --------------------------------------------------------------------------------------------
@@ -793,7 +844,7 @@ class _Importer:
         self.symbols: dict[str, _Symbol] = {}
         self.depth_symbols: list[str] = []  # symbols with a depth stream (imported or not)
         self.pending_snapshots: list[tuple[dict[str, Any], int]] = []  # seen before any depth stream
-        self.evidence_usdm = self.evidence_spot = False
+        self.evidence_usdm = False  # a markPrice stream (depth events with `pu`: _Book.saw_usdm)
         self.venue_used: str | None = None
         self.spot_quotes_without_time = False
         self.pool = None if strict else ThreadPoolExecutor(max_workers=1, thread_name_prefix="binance-raw-bulk")
@@ -810,8 +861,7 @@ class _Importer:
         code = {"trade": _TRADE, "aggTrade": _AGG, "depth": _DEPTH, "bookTicker": _QUOTE, "markPrice": _MARK,
                 "forceOrder": _LIQ}.get(kind, _KLINE if kind.startswith("kline_") else _SKIP)
         if sym_part.startswith("!"):  # all-market streams (`!forceOrder@arr`): only liquidations are mapped
-            kind = sym_part[1:]
-            route = (_LIQ, None, kind) if kind == "forceOrder" else (_SKIP, None, kind)
+            route = (_LIQ, None, sym_part) if sym_part == "!forceOrder" else (_SKIP, None, sym_part)
         elif code == _SKIP:
             route = (_SKIP, None, kind or name)
         else:
@@ -825,7 +875,9 @@ class _Importer:
                 route = (_SKIP, None, "other_symbol")
             elif code in sym.bulk:  # the line loop appends to the open block through these
                 b = sym.bulk[code]
-                route = (code, sym, kind, b.payloads.append, b.recv.append, b.lines.append)
+                route = (code, sym, kind, b.lines.append, b.numbers.append)
+            elif code == _DEPTH:
+                route = (code, sym, kind, sym.last_book_ticker)
             else:
                 route = (code, sym, kind)
             if code == _MARK:
@@ -852,6 +904,15 @@ class _Importer:
         for line in lines:
             n += 1
             sp = line.find(b" ", 0, 40)
+            route = None
+            if sp > 0 and line.startswith(_STREAM_PREFIX, sp + 1):
+                stream = line[sp + 12:line.find(b'"', sp + 12)]
+                route = routes.get(stream) or self._route(stream)
+                code = route[0]
+                if code <= _AGG and bulk:  # bookTicker, trade, aggTrade: the worker decodes them
+                    route[3](line)
+                    route[4](n)
+                    continue
             try:
                 recv = int(line[:sp]) if sp > 0 else -1
             except ValueError:
@@ -860,16 +921,6 @@ class _Importer:
                 reject("empty_line" if not line.strip() else "bad_timestamp", path=path, line_no=n, text=line,
                        field="local_time_us")
                 continue
-            if line.startswith(_STREAM_PREFIX, sp + 1):
-                stream = line[sp + 12:line.find(b'"', sp + 12)]
-                route = routes.get(stream) or self._route(stream)
-                if bulk and route[0] <= _AGG:  # bookTicker, trade, aggTrade: decoded by the worker
-                    route[3](line[sp + 1:])
-                    route[4](recv)
-                    route[5](n)
-                    continue
-            else:
-                route = None
             try:
                 obj = loads(line[sp + 1:])
             except orjson.JSONDecodeError:
@@ -877,11 +928,15 @@ class _Importer:
                 continue
             try:
                 if route is None:
-                    route = self._route_object(obj, recv, path, n)
+                    route = self._route_object(obj, recv)
                     if route is None:
                         parsed += 1
                         continue
-                self._handle(route, obj["data"], recv, line, sp)
+                    code = route[0]
+                if code == _DEPTH:
+                    route[1].book.event(obj["data"], recv, route[3])
+                else:
+                    self._handle(route, obj["data"], recv, line, sp)
             except KeyError as e:
                 reject("missing_field", path=path, line_no=n, text=line, field=str(e.args[0]))
                 continue
@@ -892,7 +947,7 @@ class _Importer:
         report.lines_parsed += parsed
         return n
 
-    def _route_object(self, obj: Any, recv: int, path: str, n: int) -> tuple[Any, ...] | None:
+    def _route_object(self, obj: Any, recv: int) -> tuple[Any, ...] | None:
         """A line whose JSON does not start with ``{"stream":"``: a REST snapshot, an envelope
         written with other spacing, or something unhandled (None: nothing more to do)."""
         if isinstance(obj, dict):
@@ -910,11 +965,7 @@ class _Importer:
 
     def _handle(self, route: tuple[Any, ...], d: Any, recv: int, line: bytes, sp: int) -> None:
         code, sym = route[0], route[1]
-        if code == _DEPTH:
-            self.evidence_usdm |= "pu" in d
-            self.evidence_spot |= "pu" not in d
-            sym.book.event(d, recv, sym.last_book_ticker())
-        elif code == _QUOTE:
+        if code == _QUOTE:
             sym.rows[_QUOTE].add(d, recv)
             sym.last_bt = line[sp + 1:]
             self.spot_quotes_without_time |= "T" not in d and "E" not in d
@@ -933,16 +984,24 @@ class _Importer:
             self.report.unhandled[key] = self.report.unhandled.get(key, 0) + 1
 
     def _snapshot(self, obj: dict[str, Any], recv: int) -> None:
-        """A REST depth snapshot carries no symbol: it belongs to the capture's only symbol with a
-        depth stream (held until that stream's first line when written before it)."""
-        last_id, bids, asks = obj["lastUpdateId"], obj["bids"], obj["asks"]
-        t = obj.get("T") or obj.get("E") or recv // 1000
+        """A REST depth snapshot::
+
+            {"lastUpdateId": 2710246765483, "E": 1680652700590, "T": 1680652700580,
+             "bids": [["28145.10", "3.818"], ...], "asks": [["28145.20", "6.833"], ...]}
+
+        It carries no symbol: it belongs to the capture's only symbol with a depth stream (held
+        until that stream's first line when written before it). Spot snapshots have no ``T``/``E``:
+        the receive time stands in.
+        """
+        last_id = obj["lastUpdateId"]
+        t = obj["T"] if "T" in obj else obj.get("E", recv // 1000)
         _ints(lastUpdateId=last_id, T=t)
+        bids, asks = _snapshot_levels(obj["bids"], "bids"), _snapshot_levels(obj["asks"], "asks")
         if len(self.depth_symbols) > 1:
             raise _BadValue("lastUpdateId", last_id, f"a snapshot of one symbol, but depth streams of "
                             f"{self.depth_symbols} share the capture")
         if not self.depth_symbols:
-            self.pending_snapshots.append((obj, recv))
+            self.pending_snapshots.append((obj, recv))  # validated: applying it later cannot fail
             return
         sym = self._symbol(self.depth_symbols[0])
         if sym is None:  # the snapshot of a symbol not imported
@@ -956,11 +1015,11 @@ class _Importer:
             {"e":"markPriceUpdate","E":1680652800010,"s":"BTCUSDT","p":"28155.10000000",
              "P":"28141.47600845","i":"28165.04857143","r":"0.00002760","T":1680652800000}
         """
-        e, mark, index, r_str, t = d["E"], float(d["p"]), float(d.get("i") or "nan"), d.get("r"), d.get("T")
+        e, mark, index, r_str = d["E"], float(d["p"]), float(d.get("i") or "nan"), d.get("r")
         _ints(E=e)
         rate = float(r_str) if r_str else None  # delivery contracts publish r = ""
-        if rate is not None:
-            _ints(T=t)
+        t: int = d["T"] if rate is not None else 0
+        _ints(T=t)
         sym.px[0].append(e)
         sym.px[1].append(mark)
         sym.px[2].append(index)
@@ -996,7 +1055,8 @@ class _Importer:
         side = {"SELL": -1, "BUY": 1}.get(o["S"])
         if side is None:
             raise _BadValue("o.S", o["S"], "BUY or SELL")
-        avg, price, qty, t = float(o.get("ap") or 0.0), float(o["p"]), float(o["q"]), o.get("T") or d["E"]
+        avg, price, qty = float(o.get("ap") or 0.0), float(o["p"]), float(o["q"])
+        t = o["T"] if "T" in o else d["E"]
         _ints(**{"o.T": t})
         liq = sym.liq
         liq[0].append(t)
@@ -1013,17 +1073,18 @@ class _Importer:
              "q":"1.0000","V":"500","Q":"0.500","B":"123456"}}
         """
         k = d["k"]
-        if k["x"] is not True:
+        if type(k["x"]) is not bool:
+            raise _BadValue("k.x", k["x"], "true or false")
+        if not k["x"]:
             self.report.unhandled["kline.open"] = self.report.unhandled.get("kline.open", 0) + 1
             return
-        t_open, t_close, interval = k["t"], k["T"], k["i"]
-        _ints(**{"k.t": t_open, "k.T": t_close})
+        t_open, t_close, interval, n = k["t"], k["T"], k["i"], k["n"]
+        _ints(**{"k.t": t_open, "k.T": t_close, "k.n": n})
         step = t_close - t_open + 1 if interval == "1M" else _KLINE_MS.get(interval)
         if step is None:
             raise _BadValue("k.i", interval, f"a kline interval ({', '.join([*_KLINE_MS, '1M'])})")
-        vol, buy, n = float(k["v"]), float(k["V"]), k["n"]
-        row = (t_open, step, float(k["o"]), float(k["h"]), float(k["l"]), float(k["c"]), vol, buy, vol - buy,
-               n if type(n) is int else -1)
+        vol, buy = float(k["v"]), float(k["V"])
+        row = (t_open, step, float(k["o"]), float(k["h"]), float(k["l"]), float(k["c"]), vol, buy, vol - buy, n)
         for col, v in zip(sym.bars, row, strict=True):
             col.append(v)
 
@@ -1031,31 +1092,32 @@ class _Importer:
     def end_block(self, path: str) -> None:
         """Hand the bulk lines of the block just read to the worker, as one job."""
         assert self.pool is not None
-        items, owners = [], []
+        items: list[tuple[int, list[bytes]]] = []
+        owners: list[tuple[_Bulk, int, list[bytes], list[int]]] = []
         for sym in self.symbols.values():
             for code, bulk in sym.bulk.items():
-                if bulk.payloads:
+                if bulk.lines:
                     if code == _QUOTE:
-                        sym.last_bt = bulk.payloads[-1]
-                    payloads, recv, lines = bulk.take()
-                    owners.append((bulk, len(items), payloads, recv, lines))
-                    items.append((code, payloads, recv))
+                        sym.last_bt = sym.last_book_ticker()
+                    lines, numbers = bulk.take()
+                    owners.append((bulk, len(items), lines, numbers))
+                    items.append((code, lines))
         if items:
             fut = self.pool.submit(_bulk_job, items)
-            for bulk, i, payloads, recv, lines in owners:
-                bulk.blocks.append((fut, i, payloads, recv, lines, path))
+            for bulk, i, lines, numbers in owners:
+                bulk.blocks.append((fut, i, lines, numbers, path))
 
     def _resolve(self, sym: _Symbol, code: int) -> list[dict[str, np.ndarray]]:
         """Column dicts of the bulk blocks of ``code`` (a refused block decoded line by line),
         then the rows decoded line by line, in line order; the buffers are emptied."""
         bulk, out = sym.bulk[code], []
-        for fut, i, payloads, recv, lines, path in bulk.blocks:
+        for fut, i, lines, numbers, path in bulk.blocks:
             res = fut.result()[i]
             if isinstance(res, Exception):
-                out.append(self._fallback(code, payloads, recv, lines, path))
+                out.append(self._fallback(code, lines, numbers, path))
             else:
                 cols, no_time = res
-                self.report.lines_parsed += len(payloads)
+                self.report.lines_parsed += len(lines)
                 self.spot_quotes_without_time |= no_time
                 out.append(cols)
         bulk.blocks = []
@@ -1065,41 +1127,51 @@ class _Importer:
             sym.rows[code] = _Quotes() if code == _QUOTE else _Trades()
         return out
 
-    def _fallback(self, code: int, payloads: list[bytes], recvs: list[int], lines: list[int],
-                  path: str) -> dict[str, np.ndarray]:
+    def _fallback(self, code: int, lines: list[bytes], numbers: list[int], path: str) -> dict[str, np.ndarray]:
+        """Decode a block the bulk reader refused line by line, as strict mode does."""
         rows: _Quotes | _Trades = _Quotes() if code == _QUOTE else _Trades()
         reject = self.rejects.reject
-        for payload, recv, n in zip(payloads, recvs, lines, strict=True):
+        for line, n in zip(lines, numbers, strict=True):
+            sp = line.find(b" ", 0, 40)
             try:
-                d = orjson.loads(payload)["data"]
+                recv = int(line[:sp])
+            except ValueError:
+                recv = -1
+            if not _MIN_US <= recv < _MAX_US:
+                reject("bad_timestamp", path=path, line_no=n, text=line, field="local_time_us")
+                continue
+            try:
+                d = orjson.loads(line[sp + 1:])["data"]
                 if isinstance(rows, _Quotes):
                     rows.add(d, recv)
                     self.spot_quotes_without_time |= "T" not in d and "E" not in d
                 else:
                     rows.add(d, recv, "t" if code == _TRADE else "a")
             except orjson.JSONDecodeError:
-                reject("bad_json", path=path, line_no=n, text=payload)
+                reject("bad_json", path=path, line_no=n, text=line)
                 continue
             except KeyError as e:
-                reject("missing_field", path=path, line_no=n, text=payload, field=str(e.args[0]))
+                reject("missing_field", path=path, line_no=n, text=line, field=str(e.args[0]))
                 continue
             except (ValueError, TypeError, IndexError, AttributeError) as e:
-                reject("bad_value", path=path, line_no=n, text=payload, field=_field_of(e))
+                reject("bad_value", path=path, line_no=n, text=line, field=_field_of(e))
                 continue
             self.report.lines_parsed += 1
         return rows.arrays()
 
     # -- writing
     def venue(self) -> str:
+        self.evidence_usdm |= any(s.book.saw_usdm for s in self.symbols.values())
         if self.venue_opt is not None:
             venue = self.venue_opt
-        elif self.evidence_usdm and self.evidence_spot:
-            raise ConfigError("the capture holds depth events with and without `pu` (USD-M and spot); pass --venue")
+        elif self.evidence_usdm and any(s.book.saw_spot for s in self.symbols.values()):
+            raise ConfigError("the capture holds markPrice or depth events with `pu` (USD-M) and depth events "
+                              "without `pu` (spot); pass --venue")
         elif self.evidence_usdm:
             venue = "binance-usdm"
         else:
             venue = "binance-spot"
-            if not self.evidence_spot:
+            if not any(s.book.saw_spot for s in self.symbols.values()):
                 note = ("venue inferred as binance-spot by default: no depth or markPrice stream showed the venue; "
                         "pass --venue binance-usdm if the capture is USD-M")
                 if note not in self.report.notes:
@@ -1161,10 +1233,10 @@ class _Importer:
                     source=source)
                 sym.liq = ([], [], [], [])
             if sym.bars[0]:
-                cols = dict(zip(("ts_event", "interval_ns", "open", "high", "low", "close", "volume", "buy_volume",
-                                 "sell_volume", "trades"), sym.bars, strict=True))
+                names = ("ts_event", "interval_ns", "open", "high", "low", "close", "volume", "buy_volume",
+                         "sell_volume", "trades")
                 out = {k: np.array(v, dtype=np.int64 if k in ("ts_event", "interval_ns", "trades") else np.float64)
-                       for k, v in cols.items()}
+                       for k, v in zip(names, sym.bars, strict=True)}
                 out["ts_event"] = _ms_to_ns(out["ts_event"])
                 out["interval_ns"] = out["interval_ns"] * MS
                 w.write("bars", venue, name, out, source=source)
@@ -1272,6 +1344,9 @@ def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symb
     rejects = LineRejects(report, strict=strict)
     imp = _Importer(writer, report, rejects, venue=venue, symbol=symbol, strict=strict, depth=depth,
                     interval_ns=interval_ns, funding_interval_ns=funding_ns)
+    switch = sys.getswitchinterval()
+    if imp.pool is not None and switch > _SWITCH_INTERVAL:
+        sys.setswitchinterval(_SWITCH_INTERVAL)
     try:
         n, carry, current = 0, b"", -1
         for i, block in _read_blocks([Path(p) for p in paths], report, strict):
@@ -1293,6 +1368,7 @@ def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symb
         imp.finish()
     finally:
         imp.close()
+        sys.setswitchinterval(switch)
     rejects.flush(writer)
     return report
 
