@@ -38,27 +38,60 @@ def _parse_options(pairs: list[str]) -> dict[str, Any]:
     return opts
 
 
+def build_or_reuse_demo(root: Path, seed: int, days: int, *, force: bool, progress: bool) -> dict[str, Any]:
+    """Build the demo tape, or reuse the one at ``root`` when it was built with the same recipe."""
+    import shutil
+
+    import orjson
+
+    from emerald.tape.demo import build_demo
+    from emerald.tape.manifest import MANIFEST_NAME, atomic_write_bytes
+
+    recipe = root / "_demo.json"
+    if root.exists() and any(root.iterdir()):
+        if force:
+            if not (root / MANIFEST_NAME).exists():
+                raise ConfigError(f"--force deletes a tape folder, and {root} holds no {MANIFEST_NAME}; "
+                                  "pick another --root")
+            shutil.rmtree(root)
+        elif recipe.exists():
+            old = orjson.loads(recipe.read_bytes())
+            if (old.get("seed"), old.get("days")) == (seed, days):
+                from emerald.tape.coverage import audit
+
+                if audit(root, verify="footer").ok:
+                    old["reused"] = True
+                    return dict(old)
+    t0 = time.perf_counter()
+    with progress_bar(progress) as cb:
+        summary = build_demo(root, seed=seed, days=days, progress=cb)
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    summary["reused"] = False
+    atomic_write_bytes(recipe, orjson.dumps(summary, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY))
+    return summary
+
+
 @app.command("demo")
 def demo(
     root: Annotated[Path, typer.Option("--root", help="Tape folder to build.")] = Path("demo-tape"),
     seed: Annotated[int, typer.Option(help="Random seed: same seed, byte-identical files.")] = 7,
     days: Annotated[int, typer.Option(help="Days of data.", min=1, max=365)] = 7,
+    force: Annotated[bool, typer.Option(help="Delete an existing tape at --root and rebuild.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build the seeded demo tape (3 perps + their spot markets + EURUSD) and print its summary."""
-    with handle_errors(as_json):
-        from emerald.tape.demo import build_demo
+    """Build the seeded demo tape (3 perps + their spot markets + EURUSD) and print its summary.
 
-        t0 = time.perf_counter()
-        with progress_bar(not as_json) as cb:
-            summary = build_demo(root, seed=seed, days=days, progress=cb)
-        summary["seconds"] = round(time.perf_counter() - t0, 2)
+    A tape already at --root built with the same seed and days is verified and reused."""
+    with handle_errors(as_json):
+        summary = build_or_reuse_demo(root, seed, days, force=force, progress=not as_json)
         summary["root"] = str(root)
         if as_json:
             emit_json(summary)
             return
         _print_summary(root)
-        console.print(f"demo tape built in {summary['seconds']} s at [bold]{root}[/] (seed {seed}, {days} days)")
+        how = "reused (same seed and days; --force rebuilds)" if summary["reused"] else \
+            f"built in {summary['seconds']} s"
+        console.print(f"demo tape {how} at [bold]{root}[/] (seed {seed}, {days} days)")
 
 
 @app.command("import")

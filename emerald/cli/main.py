@@ -25,10 +25,11 @@ def demo(
     root: Annotated[Path, typer.Option("--root", help="Where to build the demo tape.")] = Path("demo-tape"),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     days: Annotated[int, typer.Option(help="Days of data.", min=1, max=365)] = 7,
+    force: Annotated[bool, typer.Option(help="Rebuild the demo tape even if one with the same recipe exists.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
 ) -> None:
-    """Run the demo end to end. For now: build the demo tape and print its summary."""
-    data.demo(root=root, seed=seed, days=days, as_json=as_json)
+    """Run the demo end to end. For now: build (or reuse) the demo tape and print its summary."""
+    data.demo(root=root, seed=seed, days=days, force=force, as_json=as_json)
 
 
 @app.command("version")

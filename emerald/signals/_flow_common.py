@@ -141,6 +141,13 @@ def oracle_trades(events: Any, inst: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return k, events.ts[k], price[ok], qty[ok], side[ok]
 
 
+def oracle_ratio(buy: float, sell: float, cap: float) -> float:
+    """The capped buy/sell ratio of :func:`ratio_nb` on exact sums."""
+    if sell > 0:
+        return min(buy / sell, cap)
+    return cap if buy > 0 else np.nan
+
+
 def oracle_window_bounds(events: Any, trade_idx: np.ndarray, trade_ts: np.ndarray, window_ns: int,
                          bucket_ns: int) -> tuple[np.ndarray, np.ndarray]:
     """For every event, the trade range ``[lo, hi)`` (into the trade arrays) inside its window."""

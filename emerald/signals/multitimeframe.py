@@ -23,6 +23,7 @@ from emerald.signals._flow_common import (
     flow_ring_fields,
     greater,
     init_rings,
+    oracle_ratio,
     oracle_trades,
     oracle_window_bounds,
     ratio_nb,
@@ -145,12 +146,6 @@ def cascade_batch_nb(state, p, ts, kind, inst, row, f, out):
         cascade_step_nb(state, p, ts, kind, inst, row, f, i, out)
 
 
-def _oracle_ratio(buy: float, sell: float, cap: float) -> float:
-    if sell > 0:
-        return min(buy / sell, cap)
-    return cap if buy > 0 else np.nan
-
-
 def cascade_oracle(events: EventTable, params: Params) -> np.ndarray:
     """Exact window sums per event; the reversal by scanning the times of earlier cascades."""
     idx, tts, price, qty, side = oracle_trades(events, params.inst)
@@ -161,7 +156,7 @@ def cascade_oracle(events: EventTable, params: Params) -> np.ndarray:
         lo, hi = oracle_window_bounds(events, idx, tts, getattr(params, name), params.bucket_ns)
         for i in range(len(events)):
             qs, ss = qty[lo[i]:hi[i]], side[lo[i]:hi[i]]
-            out[i, k] = _oracle_ratio(qs[ss > 0].sum(), qs[ss < 0].sum(), params.cap)
+            out[i, k] = oracle_ratio(qs[ss > 0].sum(), qs[ss < 0].sum(), params.cap)
     seen: dict[float, list[int]] = {1.0: [], -1.0: []}  # event times of long / short cascades
     for i in range(len(events)):
         r1, r2, r3 = out[i, :3]

@@ -1,7 +1,12 @@
 """Trade-flow metrics over bucketed time windows (see :mod:`emerald.signals._ring`).
 
-Sources: ``emerald-gameplan.md`` (trade flow, whales), ``intelligence-prd-v2.md`` (volume delta),
-``cto-review-revised-direction.md`` (flow toxicity).
+``trade_flow_imbalance`` is the reference kernel; the others (buy/sell ratio, cumulative volume
+delta, large trades and whales, exhaustion, volume spike, trade rate, consecutive price moves,
+flow toxicity) follow the conventions of :mod:`emerald.signals._flow_common`.
+
+Sources: ``emerald-gameplan.md`` (trade flow, whales), ``intelligence-prd-v2.md`` (volume delta,
+spikes, whales), ``algo-engine-design.md`` (order-flow analyzer: ratio, CVD, large trades,
+exhaustion; consecutive price drops), ``cto-review-revised-direction.md`` (flow toxicity).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from emerald.signals._flow_common import (
     flow_ring_fields,
     greater,
     init_rings,
+    oracle_ratio,
     oracle_trades,
     oracle_window_bounds,
     ratio_nb,
@@ -183,13 +189,6 @@ def bsr_step_nb(state, p, ts, kind, inst, row, f, i, out):
 def bsr_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         bsr_step_nb(state, p, ts, kind, inst, row, f, i, out)
-
-
-def oracle_ratio(buy: float, sell: float, cap: float) -> float:
-    """The capped ratio on exact sums (oracle side)."""
-    if sell > 0:
-        return min(buy / sell, cap)
-    return cap if buy > 0 else np.nan
 
 
 def bsr_oracle(events: EventTable, params: Params) -> np.ndarray:

@@ -21,7 +21,6 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from emerald.errors import ConfigError, CorruptFileError
-from emerald.tape.manifest import MANIFEST_NAME
 from emerald.tape.reader import Tape
 from emerald.tape.timeutil import ns_to_iso
 from emerald.tape.writer import QUARANTINE_DIR
@@ -199,8 +198,8 @@ def audit(root: str | Path, *, verify: str = "hash", lenient: bool = False) -> A
         if not p.is_file():
             continue
         rel = p.relative_to(root).as_posix()
-        if rel == MANIFEST_NAME or rel.startswith(QUARANTINE_DIR + "/"):
-            continue
+        if rel.startswith(QUARANTINE_DIR + "/") or ("/" not in rel and rel.startswith("_")):
+            continue  # the manifest and other top-level metadata (_demo.json) are not data
         if rel not in listed:
             a.stray_files.append(rel)
             if lenient:  # keep it for inspection, out of the data tree

@@ -21,7 +21,7 @@ Examples
 >>> from emerald.tape.demo import build_demo
 >>> summary = build_demo("demo-tape", days=1)             # doctest: +SKIP
 >>> summary["conditions"]["basis_excursions"][0]["peak_basis_pct"]  # doctest: +SKIP
-0.4012
+0.4113
 """
 
 from __future__ import annotations

@@ -316,6 +316,26 @@ def _first_occurrence(keys: np.ndarray) -> np.ndarray:
     return mask
 
 
+def _first_occurrence_rows(table: pa.Table) -> np.ndarray:
+    """First occurrence of each whole row. Equal rows share ``ts_event``, so only rows whose
+    timestamp repeats are compared (book partitions rarely have any: O(n) instead of a sort of
+    every row's 80-odd values)."""
+    ts = table.column("ts_event").to_numpy()
+    n = ts.size
+    first = np.ones(n, dtype=bool)
+    if n < 2 or bool(np.all(ts[1:] > ts[:-1])):
+        return first
+    order = np.argsort(ts, kind="stable")
+    eq = ts[order][1:] == ts[order][:-1]
+    shared = np.zeros(n, dtype=bool)
+    shared[:-1] |= eq
+    shared[1:] |= eq
+    cand = np.sort(order[shared])  # input order, so "first" means first given
+    if cand.size:
+        first[cand[~_first_occurrence(_row_matrix(table.take(pa.array(cand))))]] = False
+    return first
+
+
 def _row_matrix(table: pa.Table) -> np.ndarray:
     """Rows as an (n, k) uint64 matrix of their bit patterns, for whole-row duplicate tests."""
     parts = []
@@ -489,7 +509,7 @@ class TapeWriter:
                 keep &= first & ~conflict
                 rep.duplicates += int((~first & ~conflict & is_new).sum())
         else:
-            first = _first_occurrence(_row_matrix(merged))
+            first = _first_occurrence_rows(merged)
             rep.duplicates += int((~first & is_new).sum())
             keep &= first
         # 2. sort by ts_event (stable: ties keep existing-then-input order)

@@ -1,11 +1,12 @@
 """The seeded demo tape: determinism, valid rows, and the planted conditions read back from Parquet.
 
-One two-day build (Friday 2024-03-01 and Saturday) is shared by the module; the same build runs
-meanwhile in a subprocess under another PYTHONHASHSEED and must give byte-identical files. Small
-subset builds (spot ETH + EURUSD, no book) check another seed, name-keyed streams and the forex
-weekend. Every check recomputes what it needs from the written files (basis = mark / index - 1,
-VWAP and its sd from the trades, funding from the premium) and compares it with the rules of
-datasets/demo.md, not with numbers the generator computed.
+The module shares one full build of Friday 2024-03-01 (seed 7); the same build runs meanwhile in
+a subprocess under another PYTHONHASHSEED and must give byte-identical files. A three-day subset
+build (BTC perp, ETH spot, EURUSD) covers what needs later days (open-interest accumulation,
+elevated funding, the forex weekend) and shows that name-keyed streams write the same bytes as
+the full build. Every check recomputes what it needs from the written files (basis = mark /
+index - 1, VWAP and its sd from the trades, funding from the premium, OI and price changes) and
+compares it with the rules of datasets/demo.md, not with numbers the generator computed.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ NS = 1_000_000_000
 DAY = 86_400 * NS
 HOUR = 3_600 * NS
 FRIDAY = int(np.datetime64("2024-03-01", "ns").astype(np.int64))
-DAYS = 2
+DAYS = 1
 PERPS = [s for v, s in DEMO_INSTRUMENTS if v == "demo-perp"]
 CRYPTO = [(v, s) for v, s in DEMO_INSTRUMENTS if v != "demo-fx"]
 BOOKED = [("demo-perp", s) for s in PERPS] + [("demo-spot", "BTCUSDT")]
 
 SMALL = [("demo-spot", "ETHUSDT"), ("demo-fx", "EURUSD")]  # no book: quick to build
+PART = [("demo-perp", "BTCUSDT"), *SMALL]
+PART_DAYS = 3  # Friday to Sunday
 _BUILD = "import sys; from emerald.tape.demo import build_demo; build_demo(sys.argv[1], seed=int(sys.argv[2]), days=int(sys.argv[3]))"
 
 
@@ -95,13 +98,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory,
     return root, summary, calls
 
 
+@pytest.fixture(scope="module")
+def part(tmp_path_factory: pytest.TempPathFactory, demo: Any) -> tuple[Path, dict[str, Any]]:
+    root = tmp_path_factory.mktemp("part")
+    return root, build_demo(root, days=PART_DAYS, instruments=PART)
+
+
 def test_same_seed_is_byte_identical_and_another_seed_is_not(demo: Any, rebuild: Any, tmp_path: Path) -> None:
     root, _, _ = demo
     same_root, proc = rebuild
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err.decode()[-2000:]
     mine = _digests(root)
-    assert "_manifest.json" in mine and len(mine) > 50
+    # one file per kind, instrument and date: 4 books + 7 quotes + 6 trades + 3 x (prices, funding, OI,
+    # liquidations) + the manifest
+    assert "_manifest.json" in mine and len(mine) == 4 + 7 + 6 + 3 * 4 + 1
     assert _digests(same_root) == mine  # every file, the manifest included, under another hash seed
 
     build_demo(tmp_path, seed=8, days=1, instruments=SMALL)
@@ -114,21 +125,18 @@ def _partitions(root: Path) -> dict[tuple[str, str, str, str], str]:
     return {(e["kind"], e["venue"], e["symbol"], e["date"]): e["sha256"] for e in load_manifest(root)["files"].values()}
 
 
-def test_a_subset_writes_the_same_rows_and_eurusd_reopens_on_sunday(demo: Any, tmp_path: Path) -> None:
+def test_a_subset_writes_the_same_rows_as_the_full_build(demo: Any, part: Any) -> None:
     root, _, _ = demo
-    summary = build_demo(tmp_path, days=DAYS + 1, instruments=SMALL)
-    assert summary["instruments"] == [f"{v}:{s}" for v, s in SMALL]
-    assert summary["conditions"]["basis_excursions"] == []  # no perp written, nothing measured
-    full, part = _partitions(root), _partitions(tmp_path)
-    assert {k[1:3] for k in part} == set(SMALL)
-    shared = [k for k in part if k[3] != "2024-03-03"]
-    assert shared and all(part[k] == full[k] for k in shared)  # streams are keyed by name: same bytes
-    ts = _col(_read(tmp_path, "quotes", "demo-fx", "EURUSD"), "ts_event")
-    sunday = FRIDAY + 2 * DAY
-    assert not np.any((ts >= FRIDAY + 22 * HOUR) & (ts < sunday + 22 * HOUR))  # closed Fri 22:00 -> Sun 22:00
-    assert np.sum(ts >= sunday + 22 * HOUR) > 1000  # and open again
+    part_root, summary = part
+    assert summary["instruments"] == [f"{v}:{s}" for v, s in DEMO_INSTRUMENTS if (v, s) in PART]
+    assert {e["symbol"] for e in summary["conditions"]["basis_excursions"]} == {"BTCUSDT"}  # written perps only
+    full, sub = _partitions(root), _partitions(part_root)
+    assert {k[1:3] for k in sub} == set(PART)
+    friday = [k for k in sub if k[3] == "2024-03-01"]
+    assert len(friday) == 7 + 2 + 1  # perp: 7 kinds, spot: trades and quotes, forex: quotes
+    assert all(sub[k] == full[k] for k in friday)  # streams are keyed by name: the same bytes
     with pytest.raises(ConfigError, match="instruments"):
-        build_demo(tmp_path / "x", instruments=[("demo-perp", "DOGEUSDT")])
+        build_demo(part_root / "x", instruments=[("demo-perp", "DOGEUSDT")])
 
 
 def test_rows_are_valid_and_conserved(demo: Any) -> None:
@@ -159,7 +167,7 @@ def test_rows_are_valid_and_conserved(demo: Any) -> None:
         assert rows["liquidations"]["demo-perp"][symbol]["rows"] > 0
     assert {(v, s) for v, syms in rows["quotes"].items() for s in syms} == set(DEMO_INSTRUMENTS)
     assert {(v, s) for v, syms in rows["trades"].items() for s in syms} == set(CRYPTO)
-    assert 100_000 < sum(r["rows"] for syms in rows["trades"].values() for r in syms.values()) < 600_000
+    assert 50_000 < sum(r["rows"] for syms in rows["trades"].values() for r in syms.values()) < 300_000
 
 
 def test_demo_instruments_are_registered() -> None:
@@ -227,37 +235,39 @@ def test_book_imbalance_follows_short_term_flow(demo: Any) -> None:
         assert np.corrcoef(imbalance, trailing)[0, 1] > 0.1, symbol
 
 
-def test_funding_settles_on_the_8h_grid_from_the_premium(demo: Any) -> None:
-    root, summary, _ = demo
+def _check_funding(root: Path, symbol: str, days: int) -> np.ndarray:
+    """Check the funding rows of one perp against the 8-hour grid and Binance's rule; return settled rates."""
     interval = 8 * HOUR
+    f = _read(root, "funding", "demo-perp", symbol)
+    ts, rate, settle = _col(f, "ts_event"), _col(f, "rate"), _col(f, "is_settlement")
+    nxt, iv = _col(f, "next_funding_ts"), _col(f, "interval_ns")
+    assert np.all(iv == interval)
+    s_ts = ts[settle]
+    np.testing.assert_array_equal(s_ts, FRIDAY + np.arange(3 * days) * interval)  # 00:00, 08:00, 16:00 UTC
+    np.testing.assert_array_equal(nxt[settle], s_ts + interval)
+    p_ts = ts[~settle]
+    np.testing.assert_array_equal(p_ts, FRIDAY + np.arange(1440 * days) * 60 * NS)  # predicted every minute
+    np.testing.assert_array_equal(nxt[~settle], (p_ts // interval + 1) * interval)
+    # each settled rate is P + clamp(I - P, +-0.05 %), P the mean premium (mark / index - 1) of the interval
+    p = _read(root, "prices", "demo-perp", symbol)
+    premium = (_col(p, "mark") / _col(p, "index") - 1.0).reshape(-1, 8 * 3600).mean(axis=1)
+    expected = premium + np.clip(0.0001 - premium, -0.0005, 0.0005)
+    settled = rate[settle]
+    np.testing.assert_allclose(settled[1:], expected[:-1], rtol=0, atol=1e-8)
+    assert settled[0] == 0.0001  # the start has no earlier interval: the interest rate
+    return settled
+
+
+def test_funding_settles_on_the_8h_grid_from_the_premium(demo: Any, part: Any) -> None:
+    root, summary, _ = demo
     for symbol in PERPS:
-        f = _read(root, "funding", "demo-perp", symbol)
-        ts, rate, settle = _col(f, "ts_event"), _col(f, "rate"), _col(f, "is_settlement")
-        nxt, iv = _col(f, "next_funding_ts"), _col(f, "interval_ns")
-        assert np.all(iv == interval)
-        s_ts = ts[settle]
-        np.testing.assert_array_equal(s_ts, FRIDAY + np.arange(3 * DAYS) * interval)  # 00:00, 08:00, 16:00 UTC
-        np.testing.assert_array_equal(nxt[settle], s_ts + interval)
-        p_ts = ts[~settle]
-        np.testing.assert_array_equal(p_ts, FRIDAY + np.arange(1440 * DAYS) * 60 * NS)  # predicted every minute
-        np.testing.assert_array_equal(nxt[~settle], (p_ts // interval + 1) * interval)
-        # each settled rate is P + clamp(I - P, +-0.05 %) with P the mean premium (mark / index - 1) of the interval
-        p = _read(root, "prices", "demo-perp", symbol)
-        premium = (_col(p, "mark") / _col(p, "index") - 1.0).reshape(-1, 8 * 3600).mean(axis=1)
-        expected = premium + np.clip(0.0001 - premium, -0.0005, 0.0005)
-        np.testing.assert_allclose(rate[settle][1:], expected[:-1], rtol=0, atol=1e-8)
-        assert rate[settle][0] == 0.0001  # the start has no earlier interval: the interest rate
-    regimes = {(e["symbol"], e["regime"]) for e in summary["conditions"]["funding_regimes"]}
-    assert {(s, "elevated") for s in PERPS} <= regimes  # Saturday 08:00-16:00 settles elevated
-    for e in summary["conditions"]["funding_regimes"]:
-        f = _read(root, "funding", "demo-perp", e["symbol"])
-        ts, rate, settle = _col(f, "ts_event"), _col(f, "rate"), _col(f, "is_settlement")
-        sel = settle & (ts >= e["first_settlement_ts"]) & (ts <= e["last_settlement_ts"])
-        assert sel.sum() == e["settlements"]
-        if e["regime"] == "elevated":
-            assert np.all(rate[sel] > 0.0005)
-        else:
-            assert np.all(rate[sel] == 0.0001)
+        assert np.all(_check_funding(root, symbol, DAYS) == 0.0001)  # Friday is a normal day: 0.01 %
+    part_root, part_summary = part
+    settled = _check_funding(part_root, "BTCUSDT", PART_DAYS)
+    # Saturday 08:00 -> Sunday 16:00 is an elevated stretch: it settles Saturday 16:00 .. Sunday 16:00
+    assert np.all(settled[:5] == 0.0001) and np.all(settled[5:] > 0.0005)
+    regimes = [(e["regime"], e["settlements"]) for e in part_summary["conditions"]["funding_regimes"]]
+    assert regimes == [("normal", 5), ("elevated", 4)]
 
 
 def test_planted_basis_excursions_exceed_0_3pct_and_nothing_else_does(demo: Any) -> None:
@@ -310,13 +320,11 @@ def test_liquidation_cascade_sells_longs_into_the_sharp_drop(demo: Any) -> None:
         assert set(zip(ts.tolist(), side.tolist(), qty.tolist(), strict=True)) <= trades
 
 
-def test_eurusd_quotes_only_in_forex_hours(demo: Any) -> None:
+def test_eurusd_quotes_only_in_forex_hours(demo: Any, part: Any) -> None:
     root, summary, _ = demo
     q = _read(root, "quotes", "demo-fx", "EURUSD")
     ts, bid, ask = _col(q, "ts_event"), _col(q, "bid_px"), _col(q, "ask_px")
-    friday_close = FRIDAY + 22 * HOUR
-    assert ts.min() >= FRIDAY and ts.max() < friday_close  # Friday until 22:00 UTC, then nothing ...
-    assert not np.any((ts >= FRIDAY + DAY) & (ts < FRIDAY + 2 * DAY))  # ... and no tick on Saturday
+    assert ts.min() >= FRIDAY and ts.max() < FRIDAY + 22 * HOUR  # Friday until 22:00 UTC
     assert ts.size > 20_000 and np.all(np.diff(ts) > 0)
     gaps = np.diff(ts)
     assert gaps.std() > gaps.mean()  # irregular arrivals
@@ -324,6 +332,11 @@ def test_eurusd_quotes_only_in_forex_hours(demo: Any) -> None:
     assert spread_pips.min() >= 0.5 - 1e-6 and spread_pips.max() <= 1.0 + 1e-6
     assert _on_grid(bid, 0.00001) and abs(np.median((bid + ask) / 2) / 1.08 - 1) < 0.02
     assert "demo-fx" not in summary["rows"]["trades"] and "demo-fx" not in summary["rows"]["book"]
+    ts = _col(_read(part[0], "quotes", "demo-fx", "EURUSD"), "ts_event")
+    saturday, sunday = FRIDAY + DAY, FRIDAY + 2 * DAY
+    assert not np.any((ts >= saturday) & (ts < saturday + DAY))  # no tick on Saturday
+    assert not np.any((ts >= FRIDAY + 22 * HOUR) & (ts < sunday + 22 * HOUR))  # closed Fri 22:00 -> Sun 22:00
+    assert np.sum(ts >= sunday + 22 * HOUR) > 1000  # and open again
 
 
 def test_vwap_stretches_sit_between_1_5_and_2_5_sigma_in_the_afternoon(demo: Any) -> None:
@@ -362,21 +375,20 @@ def test_flow_bursts_dominate_and_come_before_the_move(demo: Any) -> None:
     assert np.mean(moves) > 0.004 and np.mean(np.array(moves) > 0) > 0.8
 
 
-def test_open_interest_accumulates_with_price_on_day_two(demo: Any) -> None:
-    root, summary, _ = demo
-    acc = [e for e in summary["conditions"]["open_interest"] if e["kind"] == "accumulation"]
-    assert {e["symbol"] for e in acc} == set(PERPS)
-    for e in acc:
-        assert e["end_ts"] - e["start_ts"] == DAY
-        oi = _read(root, "open_interest", "demo-perp", e["symbol"])
-        o_ts, o_qty = _col(oi, "ts_event"), _col(oi, "oi_qty")
-        assert np.all(np.diff(o_ts) == 300 * NS)
-        p = _read(root, "prices", "demo-perp", e["symbol"])
-        pts, mark = _col(p, "ts_event"), _col(p, "mark")
-        oi_change = o_qty[o_ts == e["end_ts"]][0] / o_qty[o_ts == e["start_ts"]][0] - 1.0
-        price_change = mark[pts == e["end_ts"]][0] / mark[pts == e["start_ts"]][0] - 1.0
-        assert oi_change > 0.03 and price_change > 0.02, (e, oi_change, price_change)
-        np.testing.assert_allclose(_col(oi, "oi_notional"), o_qty * mark[np.searchsorted(pts, o_ts)], rtol=1e-9)
+def test_open_interest_accumulates_with_price_on_day_two(part: Any) -> None:
+    root, summary = part
+    (acc,) = [e for e in summary["conditions"]["open_interest"] if e["kind"] == "accumulation"]
+    assert acc["end_ts"] - acc["start_ts"] == DAY and acc["end_ts"] == FRIDAY + 2 * DAY - 300 * NS
+    oi = _read(root, "open_interest", "demo-perp", "BTCUSDT")
+    o_ts, o_qty = _col(oi, "ts_event"), _col(oi, "oi_qty")
+    np.testing.assert_array_equal(o_ts, FRIDAY + np.arange(PART_DAYS * 288) * 300 * NS)  # every 5 minutes
+    p = _read(root, "prices", "demo-perp", "BTCUSDT")
+    pts, mark = _col(p, "ts_event"), _col(p, "mark")
+    oi_change = o_qty[o_ts == acc["end_ts"]][0] / o_qty[o_ts == acc["start_ts"]][0] - 1.0
+    price_change = mark[pts == acc["end_ts"]][0] / mark[pts == acc["start_ts"]][0] - 1.0
+    assert oi_change > 0.03 and price_change > 0.02, (oi_change, price_change)  # accumulation: OI and price up
+    assert math.isclose(oi_change * 100, acc["oi_change_pct"], abs_tol=1e-4)
+    np.testing.assert_allclose(_col(oi, "oi_notional"), o_qty * mark[np.searchsorted(pts, o_ts)], rtol=1e-9)
 
 
 def test_progress_and_summary_shape(demo: Any) -> None:
@@ -384,7 +396,7 @@ def test_progress_and_summary_shape(demo: Any) -> None:
     done = [c[1] for c in calls]
     assert done == list(range(1, len(calls) + 1)) and {c[2] for c in calls} == {len(calls)}
     assert all(isinstance(c[0], str) and c[0] for c in calls)
-    assert summary["start"] == "2024-03-01T00:00:00Z" and summary["end"] == "2024-03-03T00:00:00Z"
+    assert summary["start"] == "2024-03-01T00:00:00Z" and summary["end"] == "2024-03-02T00:00:00Z"
     assert set(summary["conditions"]) == {"regimes", "basis_excursions", "funding_regimes", "flow_bursts",
                                           "vwap_stretches", "open_interest", "liquidation_cascades"}
     kinds = {e["kind"] for e in summary["conditions"]["regimes"]}

@@ -69,24 +69,28 @@ still carries the settling rate). ``interval_ns`` is ``funding_interval_h`` hour
 Options: ``depth`` (int, default 20), ``book_interval_ms`` (default 100), ``funding_interval_h``
 (default 8).
 
-Speed: lines are routed on the stream name before any JSON decoding. ``bookTicker``, ``trade`` and
-``aggTrade`` lines (most of a capture) are collected per block of 16,384 lines and decoded by
-pyarrow's CSV (receive time) and JSON readers in a worker thread, outside the GIL, while the main
-thread decodes the depth events with orjson and keeps the book; gzip is inflated in another
-thread. A block the bulk readers refuse (bad JSON, a missing field, a bad number) is decoded line
-by line, so that each bad line is rejected with its file and line number exactly as in ``strict``
-mode, which decodes every line in order and so raises on the first bad line.
+Speed: two helper threads work beside the line loop. One inflates gzip ahead of it (zlib
+releases the GIL). The other gets each decompressed block whole and decodes its ``bookTicker``,
+``trade`` and ``aggTrade`` lines (most of a capture) with pyarrow (split, select by stream,
+JSON-decode, cast), outside the GIL; the line loop skips those lines with one ``startswith`` and
+decodes the rest (depth events, markPrice, snapshots...) with orjson, in order, keeping the book.
+Lines the pyarrow readers refuse (bad JSON, a missing field, a bad number or time) are decoded
+line by line, so that each bad line is rejected with its file and line number exactly as in
+``strict`` mode, which decodes every line in order here and so raises on the first bad one. A
+stream seen for the first time inside a block is decoded here until the block ends.
 """
 
 from __future__ import annotations
 
 import queue
+import re
 import sys
 import threading
 import zlib
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -94,7 +98,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from emerald.errors import ConfigError, DataError
@@ -117,7 +121,6 @@ _FLUSH_ROWS = 1_000_000    # buffered rows that trigger a write
 _FIRST_CHUNK = 1 << 16     # a small first read, so that parsing starts at once
 _GZIP_CHUNK = 1 << 20
 _PLAIN_CHUNK = 1 << 23
-_BLOCK_LINES = 1 << 14     # lines per bulk job
 # While the worker runs, the GIL is handed over after 1 ms instead of CPython's 5 ms: every
 # pyarrow / zlib call of the worker releases the GIL and must wait that long to get it back from
 # the busy main thread (the convoy effect); restored when the import ends.
@@ -329,39 +332,55 @@ _BULK_PARSE = {k: pajson.ParseOptions(explicit_schema=_bulk_schema(pa.string(), 
                for k, f in _BULK_FIELDS.items()}
 _BULK_CAST = {k: _bulk_schema(pa.float64(), *f) for k, f in _BULK_FIELDS.items()}
 _BULK_READ = pajson.ReadOptions(use_threads=False, block_size=1 << 26)
-_CSV_READ = pacsv.ReadOptions(column_names=["recv", "json"], block_size=1 << 26, use_threads=False)
-_CSV_PARSE = pacsv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False)
-_CSV_CONVERT = pacsv.ConvertOptions(column_types={"recv": pa.int64(), "json": pa.string()}, null_values=[],
-                                    strings_can_be_null=False)
+
+# (columns, lacked an exchange time, lines decoded, rejected lines: (index in block, reason, field, text))
+_BulkOut = tuple[dict[str, np.ndarray], bool, int, list[tuple[int, str, str | None, bytes]]]
 
 
 class _BulkRefused(ValueError):
-    """The bulk reader cannot take this block as is; it is decoded line by line instead."""
+    """The bulk readers cannot take these lines as they are; they are decoded line by line."""
 
 
-def _bulk_columns(code: int, lines: list[bytes]) -> tuple[dict[str, np.ndarray], bool]:
-    """Decode whole ``<µs> <JSON>`` lines of one block and one kind (``bookTicker`` / ``trade`` /
-    ``aggTrade``) into tape columns, and tell whether they lacked an exchange time.
+def _bulk_block(data: bytes, size: int, streams: list[tuple[bytes, int]]) -> list[_BulkOut]:
+    """Decode the lines of ``data[:size]`` (one block, whole lines) that belong to the bulk
+    ``streams`` (``(b'{"stream":"<name>"', kind)``), one result per stream. Runs on the worker:
+    pyarrow splits, selects and decodes outside the GIL. A line belongs to a stream when its text
+    after the first space starts with that prefix, the main thread's rule exactly, so that every
+    line is read by one of the two. Lines the bulk readers refuse are decoded line by line."""
+    lines = None
+    try:
+        whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(np.array([0, size], np.int64)),
+                                                             pa.py_buffer(data)])
+        lines = pc.split_pattern(whole, b"\n").values
+    except pa.ArrowException:
+        pass
+    out = []
+    for prefix, code in streams:
+        try:
+            if lines is None:
+                raise _BulkRefused("lines")
+            out.append(_bulk_stream(lines, prefix, code))
+        except (pa.ArrowException, _BulkRefused):
+            out.append(_bulk_fallback(data[:size], prefix, code))
+    return out
 
-    pyarrow's CSV reader splits each line at its space (the receive time, parsed and range
-    checked) and its JSON reader decodes the payloads, concatenated. Raises on anything the
-    line-by-line path would reject; the caller then decodes the block line by line. Few pyarrow
-    calls on purpose: each one gives up the GIL and may wait a switch interval to get it back
-    from the busy main thread.
-    """
-    split = pacsv.read_csv(pa.py_buffer(b"\n".join(lines)), read_options=_CSV_READ, parse_options=_CSV_PARSE,
-                           convert_options=_CSV_CONVERT)
-    if split.num_rows != len(lines):
-        raise _BulkRefused("row count")
-    recv_col, json_col = (c.chunk(0) if c.num_chunks == 1 else c.combine_chunks() for c in split.columns)
-    recv = recv_col.to_numpy()
-    if recv_col.null_count or recv.min() < _MIN_US or recv.max() >= _MAX_US:
+
+def _bulk_stream(lines: pa.Array, prefix: bytes, code: int) -> _BulkOut:
+    """The lines of one stream as tape columns; raises on anything the line-by-line path would
+    reject. Few pyarrow calls on purpose: each gives up the GIL and must wait to get it back."""
+    sel = pc.filter(lines, pc.match_substring_regex(lines, "^[^ ]* " + re.escape(prefix.decode("ascii"))))
+    if len(sel) == 0:
+        return _EMPTY_ROWS[code]().arrays(), False, 0, []
+    parts = pc.split_pattern(sel, b" ", max_splits=1)
+    recv = pc.cast(pc.cast(pc.list_element(parts, 0), pa.string()), _I64).to_numpy()
+    if recv.min() < _MIN_US or recv.max() >= _MAX_US:
         raise _BulkRefused("local time")
     recv = recv * US
-    offsets = np.frombuffer(json_col.buffers()[1], np.int32, count=len(json_col) + 1, offset=4 * json_col.offset)
+    json_col = pc.list_element(parts, 1)
+    offsets = np.frombuffer(json_col.buffers()[1], np.int64, count=len(json_col) + 1, offset=8 * json_col.offset)
     payloads = json_col.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
-    table = pajson.read_json(payloads, read_options=_BULK_READ, parse_options=_BULK_PARSE[code])
-    if table.num_rows != len(lines):
+    table = pajson.read_json(payloads, read_options=_BULK_READ, parse_options=_BULK_PARSE[code])  # objects, back to back
+    if table.num_rows != len(sel):
         raise _BulkRefused("row count")
     col = table.cast(_BULK_CAST[code]).column("data")  # ArrowInvalid on a bad number
     data = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
@@ -382,51 +401,60 @@ def _bulk_columns(code: int, lines: list[bytes]) -> tuple[dict[str, np.ndarray],
     else:
         raise _BulkRefused("T")  # mixed: rare, decoded line by line
     if code == _QUOTE:
-        return {"ts_event": ev, "ts_recv": recv, "bid_px": fields["b"].to_numpy(), "bid_qty": fields["B"].to_numpy(),
-                "ask_px": fields["a"].to_numpy(), "ask_qty": fields["A"].to_numpy()}, no_time
-    return {"ts_event": ev, "ts_recv": recv, "price": fields["p"].to_numpy(), "qty": fields["q"].to_numpy(),
-            "side": np.where(fields["m"].to_numpy(zero_copy_only=False), -1, 1).astype(np.int8),
-            "trade_id": fields["t" if code == _TRADE else "a"].to_numpy()}, no_time
+        cols = {"ts_event": ev, "ts_recv": recv, "bid_px": fields["b"].to_numpy(), "bid_qty": fields["B"].to_numpy(),
+                "ask_px": fields["a"].to_numpy(), "ask_qty": fields["A"].to_numpy()}
+    else:
+        cols = {"ts_event": ev, "ts_recv": recv, "price": fields["p"].to_numpy(), "qty": fields["q"].to_numpy(),
+                "side": np.where(fields["m"].to_numpy(zero_copy_only=False), -1, 1).astype(np.int8),
+                "trade_id": fields["t" if code == _TRADE else "a"].to_numpy()}
+    return cols, no_time, len(sel), []
 
 
-_BulkResult = tuple[dict[str, np.ndarray], bool] | Exception
-
-
-def _bulk_job(items: list[tuple[int, list[bytes]]]) -> list[_BulkResult]:
-    """All bulk lines of one block (one job, so one round of GIL hand-offs); a failure is
-    returned in place of its item, so that only that item is decoded line by line."""
-    out: list[_BulkResult] = []
-    for code, lines in items:
+def _bulk_fallback(data: bytes, prefix: bytes, code: int) -> _BulkOut:
+    """The lines of one stream decoded one by one with orjson, as strict mode does; bad lines
+    are returned with their reason instead of raising."""
+    rows = _EMPTY_ROWS[code]()
+    rejects: list[tuple[int, str, str | None, bytes]] = []
+    no_time = False
+    for i, line in enumerate(data.split(b"\n")):
+        sp = line.find(b" ")
+        if sp < 0 or not line.startswith(prefix, sp + 1):
+            continue
         try:
-            out.append(_bulk_columns(code, lines))
-        except (pa.ArrowException, _BulkRefused) as e:
-            out.append(e)
-    return out
+            recv = int(line[:sp])
+        except ValueError:
+            recv = -1
+        if not _MIN_US <= recv < _MAX_US:
+            rejects.append((i, "bad_timestamp", "local_time_us", line))
+            continue
+        try:
+            d = orjson.loads(line[sp + 1:])["data"]
+            no_time |= _add_flat(rows, code, d, recv)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+            reason, field = _line_error(e)
+            rejects.append((i, reason, field, line))
+    return rows.arrays(), no_time, len(rows.ev), rejects
 
 
-class _Bulk:
-    """Bulk lines of one (symbol, kind): the open block's lines and line numbers (their
-    ``append`` methods sit in the route, so the line loop appends without lookups) and the
-    blocks handed to the worker."""
+def _add_flat(rows: _Quotes | _Trades, code: int, d: Any, recv: int) -> bool:
+    """One ``bookTicker`` / ``trade`` / ``aggTrade`` row; True for a quote without exchange time."""
+    if isinstance(rows, _Quotes):
+        rows.add(d, recv)
+        return "T" not in d and "E" not in d
+    rows.add(d, recv, "t" if code == _TRADE else "a")
+    return False
 
-    __slots__ = ("code", "lines", "numbers", "blocks")
 
-    def __init__(self, code: int) -> None:
-        self.code = code
-        self.lines: list[bytes] = []
-        self.numbers: list[int] = []
-        self.blocks: list[tuple[Future[list[_BulkResult]], int, list[bytes], list[int], str]] = []
+def _line_error(e: Exception) -> tuple[str, str | None]:
+    """The reject reason and field of an exception raised while decoding a line."""
+    if isinstance(e, orjson.JSONDecodeError):
+        return "bad_json", None
+    if isinstance(e, KeyError):
+        return "missing_field", str(e.args[0])
+    return "bad_value", e.field if isinstance(e, _BadValue) else None
 
-    def take(self) -> tuple[list[bytes], list[int]]:
-        """The open block; the lists are emptied in place (the route keeps their methods)."""
-        taken = (self.lines[:], self.numbers[:])
-        self.lines.clear()
-        self.numbers.clear()
-        return taken
 
-    def pending(self) -> int:
-        return len(self.lines) + sum(len(b[2]) for b in self.blocks)
-
+_EMPTY_ROWS: dict[int, type[_Quotes] | type[_Trades]] = {_QUOTE: _Quotes, _TRADE: _Trades, _AGG: _Trades}
 
 # --------------------------------------------------------------------------------------------
 # order book
@@ -506,7 +534,7 @@ class _Side:
             if len(self.keys) < n and self.limit != float("inf"):
                 self.rebuild()
             keys, levels = self.keys[:n], self.levels
-            qty = [levels[k] for k in keys]
+            qty = list(map(levels.__getitem__, keys))
             if _ZEROS.isdisjoint(qty):
                 return keys, qty, self.top[:n]
             for i in range(len(keys) - 1, -1, -1):  # drop the dead levels met, then look again
@@ -516,6 +544,9 @@ class _Side:
 
 class _Book:
     """L2 book of one symbol: two :class:`_Side`, the sync state and the top-N rows."""
+
+    __slots__ = ("depth", "interval_ms", "bid", "ask", "live", "sync_id", "last_u", "had_sync", "had_rest",
+                 "partial", "pending", "next_emit", "last_row", "out", "saw_usdm", "saw_spot", *_STATS)
 
     def __init__(self, depth: int, interval_ns: int) -> None:
         self.depth, self.interval_ms = depth, interval_ns / MS
@@ -612,15 +643,15 @@ class _Book:
         self._settle_pending(end=True)
 
     # -- diff events
-    def event(self, d: dict[str, Any], recv: int, last_book_ticker: Callable[[], bytes | None]) -> None:
+    def event(self, d: dict[str, Any], recv: int, last_book_ticker: Callable[[int], bytes | None], n: int) -> None:
         """Apply one diff event (USD-M; spot has no ``T`` and no ``pu``)::
 
             {"e":"depthUpdate","E":1680652700594,"T":1680652700586,"s":"BTCUSDT",
              "U":2710246765373,"u":2710246765597,"pu":2710246765326,
              "b":[["5000.00","14.368"],["28018.90","0.000"]],"a":[["28145.20","6.961"]]}
 
-        ``last_book_ticker`` gives the latest bookTicker payload, kept with an event that has
-        to wait for a sync point (a possible seed).
+        ``last_book_ticker(n)`` gives the payload of the latest bookTicker before line ``n`` (this
+        event's), kept with an event that has to wait for a sync point (a possible seed).
         """
         t = d.get("T") or d["E"]
         u, pu, bids, asks = d["u"], d.get("pu"), d["b"], d["a"]
@@ -659,7 +690,7 @@ class _Book:
         else:
             self.saw_usdm = True
         self.events += 1
-        self._event(d, recv, t, last_book_ticker())
+        self._event(d, recv, t, last_book_ticker(n))
         if self.pending:
             self._settle_pending()
 
@@ -747,9 +778,10 @@ class _Book:
 
 
 def _qty_array(col: list[Any], strict: bool, path: str, field: str, report: ImportReport) -> np.ndarray:
-    """Depth quantities are kept as the strings Binance sent and parsed only for written rows.
-    A value that is not a number becomes NaN, so that the writer quarantines its row
-    (``negative.*_qty``), and a note counts it; strict mode raises."""
+    """Depth quantities are kept as the strings Binance sent and parsed only for written rows
+    (pyarrow's cast: several times faster than ``float()`` on each). A value that is not a
+    number becomes NaN, so that the writer quarantines its row (``negative.*_qty``), and a note
+    counts it; strict mode raises."""
     try:
         return pa.array(col, pa.string()).cast(pa.float64()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -803,10 +835,11 @@ class _Symbol:
     def __init__(self, symbol: str, depth: int, interval_ns: int) -> None:
         self.symbol = symbol
         self.book = _Book(depth, interval_ns)
-        self.last_bt: bytes | None = None  # payload of the latest bookTicker (a partial-book seed)
+        self.bt_prefix: bytes | None = None  # b'{"stream":"<its bookTicker stream>"'
+        self.last_bt: bytes | None = None  # payload of the latest bookTicker before the lines in hand
         self.has_trade_stream = False
-        self.bulk = {code: _Bulk(code) for code in (_QUOTE, _TRADE, _AGG)}
         self.rows: dict[int, _Quotes | _Trades] = {_QUOTE: _Quotes(), _TRADE: _Trades(), _AGG: _Trades()}
+        self.bulk: dict[int, list[dict[str, np.ndarray]]] = {_QUOTE: [], _TRADE: [], _AGG: []}
         # prices and funding
         self.px: tuple[list[int], list[float], list[float]] = ([], [], [])
         self.fu: tuple[list[int], list[float], list[int], list[bool]] = ([], [], [], [])
@@ -817,17 +850,9 @@ class _Symbol:
         self.liq: tuple[list[int], list[int], list[float], list[float]] = ([], [], [], [])
         self.bars: list[list[Any]] = [[] for _ in range(10)]
 
-    def last_book_ticker(self) -> bytes | None:
-        """Payload of the latest bookTicker line read so far."""
-        open_block = self.bulk[_QUOTE].lines
-        if open_block:
-            line = open_block[-1]
-            return line[line.find(b" ") + 1:]
-        return self.last_bt
-
     def buffered(self) -> int:
-        return (sum(len(r.ev) for r in self.rows.values()) + sum(b.pending() for b in self.bulk.values())
-                + len(self.px[0]) + len(self.book.out))
+        return (sum(len(r.ev) for r in self.rows.values()) + sum(len(c["ts_event"]) for v in self.bulk.values()
+                                                                  for c in v) + len(self.px[0]) + len(self.book.out))
 
 
 # --------------------------------------------------------------------------------------------
@@ -849,6 +874,15 @@ class _Importer:
         self.spot_quotes_without_time = False
         self.pool = None if strict else ThreadPoolExecutor(max_workers=1, thread_name_prefix="binance-raw-bulk")
         self.sources: list[str] = []
+        # bulk streams (prefix, kind, symbol); `skip` is the prefix tuple frozen for the block in
+        # hand, whose matching lines the worker decodes (a stream found inside a block joins at
+        # the next one: its first lines are decoded here)
+        self.bulk_streams: list[tuple[bytes, int, _Symbol]] = []
+        self.skip: tuple[bytes, ...] = ()
+        self.blocks: list[tuple[Future[list[_BulkOut]], int, str, list[tuple[bytes, int, _Symbol]]]] = []
+        self.block_lines = 0
+        self.lines: list[bytes] = []  # the lines being fed and the line number before them
+        self.base = 0
 
     # -- routing
     def _route(self, stream: bytes) -> tuple[Any, ...]:
@@ -873,13 +907,16 @@ class _Importer:
                     self._snapshot(obj, recv)
             if sym is None:
                 route = (_SKIP, None, "other_symbol")
-            elif code in sym.bulk:  # the line loop appends to the open block through these
-                b = sym.bulk[code]
-                route = (code, sym, kind, b.lines.append, b.numbers.append)
             elif code == _DEPTH:
-                route = (code, sym, kind, sym.last_book_ticker)
+                route = (code, sym, kind, partial(self._last_book_ticker, sym), sym.book.event)
             else:
                 route = (code, sym, kind)
+            if sym is not None and code in (_QUOTE, _TRADE, _AGG):
+                prefix = _STREAM_PREFIX + stream + b'"'
+                if code == _QUOTE and sym.bt_prefix is None:
+                    sym.bt_prefix = prefix
+                if self.pool is not None and stream.isascii():
+                    self.bulk_streams.append((prefix, code, sym))
             if code == _MARK:
                 self.evidence_usdm = True
             if code == _TRADE and sym is not None:
@@ -898,21 +935,19 @@ class _Importer:
     # -- the line loop
     def feed(self, lines: list[bytes], path: str, n: int) -> int:
         """Process ``lines`` (line numbers ``n + 1``...); returns the last line number."""
-        report, reject, loads, routes = self.report, self.rejects.reject, orjson.loads, self.routes
-        bulk = self.pool is not None
+        report, reject, loads, routes, skip = self.report, self.rejects.reject, orjson.loads, self.routes, self.skip
+        self.lines, self.base = lines, n
         parsed = 0
         for line in lines:
             n += 1
-            sp = line.find(b" ", 0, 40)
+            sp = line.find(b" ")
+            if skip and sp >= 0 and line.startswith(skip, sp + 1):
+                continue  # a bulk stream's line: the worker decodes it
             route = None
             if sp > 0 and line.startswith(_STREAM_PREFIX, sp + 1):
                 stream = line[sp + 12:line.find(b'"', sp + 12)]
                 route = routes.get(stream) or self._route(stream)
                 code = route[0]
-                if code <= _AGG and bulk:  # bookTicker, trade, aggTrade: the worker decodes them
-                    route[3](line)
-                    route[4](n)
-                    continue
             try:
                 recv = int(line[:sp]) if sp > 0 else -1
             except ValueError:
@@ -934,18 +969,33 @@ class _Importer:
                         continue
                     code = route[0]
                 if code == _DEPTH:
-                    route[1].book.event(obj["data"], recv, route[3])
+                    route[4](obj["data"], recv, route[3], n)
                 else:
-                    self._handle(route, obj["data"], recv, line, sp)
+                    self._handle(route, obj["data"], recv)
             except KeyError as e:
                 reject("missing_field", path=path, line_no=n, text=line, field=str(e.args[0]))
                 continue
             except (ValueError, TypeError, IndexError, AttributeError) as e:
-                reject("bad_value", path=path, line_no=n, text=line, field=_field_of(e))
+                reject("bad_value", path=path, line_no=n, text=line, field=_line_error(e)[1])
                 continue
             parsed += 1
         report.lines_parsed += parsed
+        for sym in self.symbols.values():  # remember the last bookTicker of these lines
+            if sym.bt_prefix is not None:
+                sym.last_bt = self._last_book_ticker(sym, n + 1)
         return n
+
+    def _last_book_ticker(self, sym: _Symbol, n: int) -> bytes | None:
+        """Payload of ``sym``'s latest bookTicker line before line ``n`` (one of the lines being
+        fed), read back from the raw lines: the worker, not this thread, decodes them."""
+        prefix, lines = sym.bt_prefix, self.lines
+        if prefix is not None:
+            for i in range(n - self.base - 2, -1, -1):
+                line = lines[i]
+                sp = line.find(b" ")
+                if sp >= 0 and line.startswith(prefix, sp + 1):
+                    return line[sp + 1:]
+        return sym.last_bt
 
     def _route_object(self, obj: Any, recv: int) -> tuple[Any, ...] | None:
         """A line whose JSON does not start with ``{"stream":"``: a REST snapshot, an envelope
@@ -963,16 +1013,10 @@ class _Importer:
         self.report.unhandled[key] = self.report.unhandled.get(key, 0) + 1
         return None
 
-    def _handle(self, route: tuple[Any, ...], d: Any, recv: int, line: bytes, sp: int) -> None:
+    def _handle(self, route: tuple[Any, ...], d: Any, recv: int) -> None:
         code, sym = route[0], route[1]
-        if code == _QUOTE:
-            sym.rows[_QUOTE].add(d, recv)
-            sym.last_bt = line[sp + 1:]
-            self.spot_quotes_without_time |= "T" not in d and "E" not in d
-        elif code == _TRADE:
-            sym.rows[_TRADE].add(d, recv, "t")
-        elif code == _AGG:
-            sym.rows[_AGG].add(d, recv, "a")
+        if code <= _AGG:  # bookTicker, trade, aggTrade
+            self.spot_quotes_without_time |= _add_flat(sym.rows[code], code, d, recv)
         elif code == _MARK:
             self._mark(sym, d)
         elif code == _LIQ:
@@ -1089,75 +1133,36 @@ class _Importer:
             col.append(v)
 
     # -- bulk blocks
-    def end_block(self, path: str) -> None:
-        """Hand the bulk lines of the block just read to the worker, as one job."""
-        assert self.pool is not None
-        items: list[tuple[int, list[bytes]]] = []
-        owners: list[tuple[_Bulk, int, list[bytes], list[int]]] = []
-        for sym in self.symbols.values():
-            for code, bulk in sym.bulk.items():
-                if bulk.lines:
-                    if code == _QUOTE:
-                        sym.last_bt = sym.last_book_ticker()
-                    lines, numbers = bulk.take()
-                    owners.append((bulk, len(items), lines, numbers))
-                    items.append((code, lines))
-        if items:
-            fut = self.pool.submit(_bulk_job, items)
-            for bulk, i, lines, numbers in owners:
-                bulk.blocks.append((fut, i, lines, numbers, path))
+    def submit(self, data: bytes, size: int, first_line: int, path: str, n_lines: int) -> None:
+        """Hand the bulk streams' lines of a block (``data[:size]``, whole lines from line
+        ``first_line + 1``) to the worker, and freeze the prefixes the line loop skips for it."""
+        streams = list(self.bulk_streams)
+        self.skip = tuple(prefix for prefix, _, _ in streams)
+        if streams and self.pool is not None:
+            fut = self.pool.submit(_bulk_block, data, size, [(prefix, code) for prefix, code, _ in streams])
+            self.blocks.append((fut, first_line, path, streams))
+            self.block_lines += n_lines
 
-    def _resolve(self, sym: _Symbol, code: int) -> list[dict[str, np.ndarray]]:
-        """Column dicts of the bulk blocks of ``code`` (a refused block decoded line by line),
-        then the rows decoded line by line, in line order; the buffers are emptied."""
-        bulk, out = sym.bulk[code], []
-        for fut, i, lines, numbers, path in bulk.blocks:
-            res = fut.result()[i]
-            if isinstance(res, Exception):
-                out.append(self._fallback(code, lines, numbers, path))
-            else:
-                cols, no_time = res
-                self.report.lines_parsed += len(lines)
+    def _resolve(self) -> None:
+        """Collect the worker's results: columns per (symbol, kind), line counts, rejected lines."""
+        for fut, first_line, path, streams in self.blocks:
+            for (_, code, sym), (cols, no_time, parsed, bad) in zip(streams, fut.result(), strict=True):
+                self.report.lines_parsed += parsed
                 self.spot_quotes_without_time |= no_time
-                out.append(cols)
-        bulk.blocks = []
+                for i, reason, field, text in bad:
+                    self.rejects.reject(reason, path=path, line_no=first_line + i + 1, text=text, field=field)
+                if parsed:
+                    sym.bulk[code].append(cols)
+        self.blocks, self.block_lines = [], 0
+
+    def _columns(self, sym: _Symbol, code: int) -> list[dict[str, np.ndarray]]:
+        """The bulk columns, then the rows decoded here, of one kind; the buffers are emptied."""
+        out, sym.bulk[code] = sym.bulk[code], []
         rows = sym.rows[code]
         if rows.ev:
             out.append(rows.arrays())
-            sym.rows[code] = _Quotes() if code == _QUOTE else _Trades()
+            sym.rows[code] = _EMPTY_ROWS[code]()
         return out
-
-    def _fallback(self, code: int, lines: list[bytes], numbers: list[int], path: str) -> dict[str, np.ndarray]:
-        """Decode a block the bulk reader refused line by line, as strict mode does."""
-        rows: _Quotes | _Trades = _Quotes() if code == _QUOTE else _Trades()
-        reject = self.rejects.reject
-        for line, n in zip(lines, numbers, strict=True):
-            sp = line.find(b" ", 0, 40)
-            try:
-                recv = int(line[:sp])
-            except ValueError:
-                recv = -1
-            if not _MIN_US <= recv < _MAX_US:
-                reject("bad_timestamp", path=path, line_no=n, text=line, field="local_time_us")
-                continue
-            try:
-                d = orjson.loads(line[sp + 1:])["data"]
-                if isinstance(rows, _Quotes):
-                    rows.add(d, recv)
-                    self.spot_quotes_without_time |= "T" not in d and "E" not in d
-                else:
-                    rows.add(d, recv, "t" if code == _TRADE else "a")
-            except orjson.JSONDecodeError:
-                reject("bad_json", path=path, line_no=n, text=line)
-                continue
-            except KeyError as e:
-                reject("missing_field", path=path, line_no=n, text=line, field=str(e.args[0]))
-                continue
-            except (ValueError, TypeError, IndexError, AttributeError) as e:
-                reject("bad_value", path=path, line_no=n, text=line, field=_field_of(e))
-                continue
-            self.report.lines_parsed += 1
-        return rows.arrays()
 
     # -- writing
     def venue(self) -> str:
@@ -1183,7 +1188,7 @@ class _Importer:
         return venue
 
     def maybe_flush(self) -> None:
-        if sum(s.buffered() for s in self.symbols.values()) >= _FLUSH_ROWS:
+        if self.block_lines + sum(s.buffered() for s in self.symbols.values()) >= _FLUSH_ROWS:
             self.flush()
 
     def flush(self) -> None:
@@ -1192,8 +1197,9 @@ class _Importer:
         venue = self.venue()
         w = self.writer
         source = ";".join(dict.fromkeys(self.sources)) or "<none>"
+        self._resolve()
         for name, sym in self.symbols.items():
-            quotes, trades, aggs = (self._resolve(sym, code) for code in (_QUOTE, _TRADE, _AGG))
+            quotes, trades, aggs = (self._columns(sym, code) for code in (_QUOTE, _TRADE, _AGG))
             for cols in quotes:
                 w.write("quotes", venue, name, cols, source=source)
             for cols in trades:
@@ -1278,10 +1284,6 @@ class _Importer:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _field_of(e: Exception) -> str | None:
-    return e.field if isinstance(e, _BadValue) else None
-
-
 def _check_options(options: dict[str, Any]) -> tuple[int, int, int]:
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
@@ -1355,15 +1357,19 @@ def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symb
                 imp.sources.append(name)
                 n, carry, current = 0, b"", i
             if block is None:  # end of the file: its last line may lack a newline
-                lines = [carry] if carry else []
+                data, carry = carry, b""
+                lines = [data] if data else []
+                size = len(data)
             else:
-                lines = (carry + block if carry else block).split(b"\n")
+                data = carry + block if carry else block
+                lines = data.split(b"\n")
                 carry = lines.pop()
+                size = len(data) - len(carry) - 1  # whole lines only
+            if not lines:
+                continue
             report.lines_in += len(lines)
-            for j in range(0, len(lines), _BLOCK_LINES):
-                n = imp.feed(lines[j:j + _BLOCK_LINES], name, n)
-                if imp.pool is not None:
-                    imp.end_block(name)
+            imp.submit(data, size, n, name, len(lines))
+            n = imp.feed(lines, name, n)
             imp.maybe_flush()
         imp.finish()
     finally:
