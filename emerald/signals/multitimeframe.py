@@ -116,28 +116,21 @@ def cascade_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = r1
     out[i, 1] = r2
     out[i, 2] = r3
-    if np.isnan(r1) or np.isnan(r2) or np.isnan(r3):
-        out[i, 3] = np.nan
-        out[i, 4] = np.nan
-        out[i, 5] = np.nan
-        return
     # non-short-circuit `&`: these comparisons flip at random, branches on them would mispredict
-    up = greater(r1, r2) & greater(r2, r3) & (r1 > q.long_ratio)
+    undefined = (r1 != r1) | (r2 != r2) | (r3 != r3)
+    up = greater(r1, r2) & greater(r2, r3) & (r1 > q.long_ratio)  # False when a ratio is NaN
     down = greater(r2, r1) & greater(r3, r2) & (r1 < q.short_ratio)
-    c = 1.0 if up else (-1.0 if down else 0.0)
-    out[i, 3] = c
-    out[i, 4] = 0.0
-    out[i, 5] = 0.0
-    if c == 1.0:
+    if up:
         s.long_seen = 1
         s.long_ts = t
-        if s.short_seen and t - s.short_ts <= q.memory_ns:
-            out[i, 5] = 1.0
-    elif c == -1.0:
+    elif down:
         s.short_seen = 1
         s.short_ts = t
-        if s.long_seen and t - s.long_ts <= q.memory_ns:
-            out[i, 4] = 1.0
+    reversal_of_long = down & (s.long_seen == 1) & (t - s.long_ts <= q.memory_ns)
+    reversal_of_short = up & (s.short_seen == 1) & (t - s.short_ts <= q.memory_ns)
+    out[i, 3] = np.nan if undefined else (1.0 if up else (-1.0 if down else 0.0))
+    out[i, 4] = np.nan if undefined else (1.0 if reversal_of_long else 0.0)
+    out[i, 5] = np.nan if undefined else (1.0 if reversal_of_short else 0.0)
 
 
 @njit(cache=True, error_model="numpy")
