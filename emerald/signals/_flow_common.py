@@ -1,21 +1,23 @@
 """Helpers shared by the trade-flow and multi-timeframe kernels (private to those two modules).
 
-Windows are the bucketed rings of :mod:`emerald.signals._ring`. Two additions keep the hot path
-free of integer divisions, which dominate a per-trade update otherwise:
-
-* each ring caches its head slot (``<prefix>_slot`` = ``head % n_buckets``), recomputed only when
-  the head moves, and trades are added at that slot (:func:`add_nb`);
-* a kernel keeps the stream time at which the current bucket ends (``edge``) and advances its
-  rings only when an event reaches it (:func:`advance_nb`), instead of dividing every timestamp.
-
-Speed (measured on 10 M trades, see the report in ``tests/signals/test_trade_flow.py``):
+Windows are the bucketed rings of :mod:`emerald.signals._ring` (its ``ring_advance_nb`` does all
+expiry). What differs from the reference kernel ``trade_flow_imbalance`` is only speed; measured
+on 10 M trades, ``buy_sell_ratio`` (the same one-ring update) runs at about 110 M events/s where
+the reference shape runs at about 24 M:
 
 * step kernels are compiled with ``inline="always"``: inlined into their batch loop (and into a
   :class:`~emerald.signals.metric_set.MetricSet`) instead of a call that passes every event array
-  by value;
+  by value (the larger part of the gain);
 * a step reads all its event arrays (``kind[i]``, ``inst[i]``, ``f[:, i]``) before any branch
   and, like every helper it inlines, uses ``error_model="numpy"`` and calls nothing that can
-  raise: otherwise numba keeps reference counting of the arrays inside the per-event loop.
+  raise (the ring advance is inlined too): otherwise numba keeps reference counting of the
+  arrays inside the per-event loop, an atomic increment and decrement per event;
+* each ring caches its head slot (``<prefix>_slot`` = ``head % n_buckets``), recomputed only when
+  the head moves, so adding a trade (:func:`add_nb`) costs no integer division; a kernel keeps
+  the stream time at which the current bucket ends (``edge``) and advances its rings only when
+  an event reaches it (:func:`advance_nb`).
+
+No kernel divides by zero (every division is guarded), so the numpy error model changes no value.
 
 Trades a kernel uses (:func:`valid_trade`): finite positive price, finite non-negative quantity,
 side +1 (aggressive buy) or -1 (aggressive sell); any other trade row is skipped, so a bad print
@@ -57,9 +59,8 @@ def valid_trade(price, qty, side):
     return 0.0 < price < INF and 0.0 <= qty < INF and (side > 0.0 or side < 0.0)
 
 
-# The ring kernel of _ring.py itself, inlined into the caller's numba IR. Called as a function it
-# may raise (as any numba call), and that exit path keeps numba's reference counting of the
-# event arrays inside the per-event loop (an atomic increment and decrement per event).
+# The ring kernel of _ring.py itself (same source), inlined into the caller's numba IR: called as
+# a function it may raise, and that exit path keeps reference counting in the per-event loop.
 _ring_advance_inline = njit(inline="always", error_model="numpy")(ring_advance_nb.py_func)
 
 

@@ -2,8 +2,8 @@
 
 Calling each metric's facade per event costs a Python -> numba transition per metric (about a
 microsecond each). :class:`MetricSet` generates one small numba function that calls every
-member's ``step_nb`` in turn (and a batch loop over it), so the recorder and the live runner pay
-that cost once per event. The members' own kernels do all the work, so values are bit for bit
+member's ``step_nb`` in turn, so the recorder and the live runner pay that cost once per event.
+In batch each member runs its own ``batch_nb`` over the table. The members' own kernels do all the work, so values are bit for bit
 those of the single-metric drivers (tested).
 
 The generated source is written to ``$EMERALD_CACHE_DIR`` (default ``~/.cache/emerald``) under a
@@ -49,12 +49,6 @@ def _generate(metrics: list[Metric]) -> Any:
         "@njit(cache=True)",
         "def multi_step_nb(states, params, ts, kind, inst, row, f, i, outs, b0, b1, b2, b3):",
         *calls,
-        "",
-        "",
-        "@njit(cache=True)",
-        "def multi_batch_nb(states, params, ts, kind, inst, row, f, outs, b0, b1, b2, b3):",
-        "    for i in range(ts.shape[0]):",
-        "        multi_step_nb(states, params, ts, kind, inst, row, f, i, outs, b0, b1, b2, b3)",
         "",
     ])
     digest = hashlib.sha256(src.encode()).hexdigest()[:20]
@@ -118,12 +112,9 @@ class MetricSet:
                 self._books = (b.bid_px, b.bid_qty, b.ask_px, b.ask_qty)
 
     def run(self, events: EventTable) -> np.ndarray:
-        """Batch: ``(n_events, n_columns)``."""
-        self._bind_from(events)
-        outs = tuple(np.empty((len(events), w)) for w in self._widths)
-        self._module.multi_batch_nb(self._states(), self._params(), events.ts, events.kind, events.inst, events.row,
-                                    events.f, outs, *self._books)
-        return np.hstack(outs) if outs else np.empty((len(events), 0))
+        """Batch: ``(n_events, n_columns)``; each member's own ``batch_nb`` over the whole table
+        (column by column is faster than interleaving dozens of kernels per event)."""
+        return np.hstack([m.run(events) for m in self.metrics])
 
     def update(self, ts: int, kind: int, inst: int, row: int, fields: Any) -> np.ndarray:
         """Stream: advance every metric by one event; returns the row of all outputs."""

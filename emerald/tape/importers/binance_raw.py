@@ -93,7 +93,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import orjson
@@ -118,9 +118,8 @@ _MAX_MS = 4_102_444_800_000
 
 _SYNC_BUFFER = 1000        # diff events kept while waiting for a sync point
 _FLUSH_ROWS = 1_000_000    # buffered rows that trigger a write
-_FIRST_CHUNK = 1 << 16     # a small first read, so that parsing starts at once
-_GZIP_CHUNK = 1 << 20
-_PLAIN_CHUNK = 1 << 23
+_FIRST_CHUNK = 1 << 18     # decompressed bytes of the first read, small so that parsing starts at once
+_READ_CHUNK = 1 << 23      # decompressed bytes of the next reads (one worker job each)
 # While the worker runs, the GIL is handed over after 1 ms instead of CPython's 5 ms: every
 # pyarrow / zlib call of the worker releases the GIL and must wait that long to get it back from
 # the busy main thread (the convoy effect); restored when the import ends.
@@ -142,11 +141,25 @@ _STREAM_PREFIX = b'{"stream":"'
 # reading
 
 
+def _inflate_all(path: Path) -> tuple[bytes, bool]:
+    """All that zlib can inflate of a gzip file (several members allowed) and whether the
+    stream ended properly."""
+    d, parts = zlib.decompressobj(31), []
+    with open(path, "rb") as fh:
+        data = fh.read()
+    while data:
+        if d.eof:  # a further gzip member
+            d = zlib.decompressobj(31)
+        parts.append(d.decompress(data))
+        data = d.unused_data if d.eof else b""
+    return b"".join(parts), d.eof
+
+
 def _read_blocks(paths: list[Path], report: ImportReport, strict: bool) -> Iterator[tuple[int, bytes | None]]:
     """Yield ``(file index, decompressed bytes)`` blocks of every file in turn, and
-    ``(index, None)`` at the end of each file. A thread of its own reads and inflates ahead (zlib
-    releases the GIL), across file boundaries too, so that inflating overlaps the parsing. Gzip
-    files may hold several members."""
+    ``(index, None)`` at the end of each file. A thread of its own reads and inflates ahead,
+    across file boundaries too, so that inflating overlaps the parsing. Gzip files may hold
+    several members."""
     q: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=6)
     stop = threading.Event()
 
@@ -158,33 +171,33 @@ def _read_blocks(paths: list[Path], report: ImportReport, strict: bool) -> Itera
             except queue.Full:
                 continue
 
-    def inflate(i: int, fh: BinaryIO) -> None:
-        gz = fh.read(2) == b"\x1f\x8b"
-        fh.seek(0)
-        size = _FIRST_CHUNK  # a small first chunk, so that parsing starts at once
-        if not gz:
-            while not stop.is_set() and (chunk := fh.read(size)):
-                put((i, chunk))
-                size = _PLAIN_CHUNK
+    def inflate(i: int, path: Path) -> None:
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        size, done = _FIRST_CHUNK, 0  # a small first chunk, so that parsing starts at once
+        try:
+            # pyarrow's stream gives up the GIL once per read (zlib's objects once per buffer
+            # growth: many hand-offs, each costly on a busy machine)
+            with pa.input_stream(str(path), compression="gzip" if gz else None) as stream:
+                while not stop.is_set() and (chunk := stream.read(size)):
+                    put((i, chunk))
+                    done += len(chunk)
+                    size = _READ_CHUNK
             put((i, None))
-            return
-        d = zlib.decompressobj(31)
-        while not stop.is_set() and (data := fh.read(size)):
-            size = _GZIP_CHUNK
-            while data:
-                if d.eof:  # a further gzip member
-                    d = zlib.decompressobj(31)
-                out = d.decompress(data)
-                if out:
-                    put((i, out))
-                data = d.unused_data if d.eof else b""
-        put((i, None) if d.eof else (i, "truncated"))
+        except OSError:
+            if not gz:
+                raise
+            # a truncated (or corrupt) gzip stream: inflate it again with zlib, which yields what
+            # it can, and pass on the part not read yet
+            tail, ended = _inflate_all(path)
+            if len(tail) > done:
+                put((i, tail[done:]))
+            put((i, None) if ended else (i, "truncated"))
 
     def produce() -> None:
         for i, path in enumerate(paths):
             try:
-                with open(path, "rb") as fh:
-                    inflate(i, fh)
+                inflate(i, path)
             except (OSError, zlib.error) as e:
                 put((i, e))
                 return
