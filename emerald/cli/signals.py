@@ -187,9 +187,12 @@ def parity(
             report[spec.name] = {"compared": int(batch.size), "non_nan": int((~np.isnan(batch)).sum()),
                                  "max_abs_diff": float(diff.max()) if diff.size else 0.0, "mismatches": n_bad,
                                  "batch_s": round(t1 - t0, 4), "stream_s": round(t2 - t1, 4)}
+        never_warmed = sorted(k for k, v in report.items() if v["non_nan"] == 0)
         result = {"ok": mismatches == 0, "events": len(events), "instruments": events.instruments,
                   "kinds": sorted(events.kinds_present()), "metrics": report, "skipped": skipped,
-                  "mismatches": mismatches}
+                  "mismatches": mismatches, "compared_metrics": len(report),
+                  # fed, compared, but all-NaN on this slice (windows longer than the data)
+                  "never_warmed": never_warmed}
         if as_json:
             emit_json(result)
         else:
@@ -201,5 +204,7 @@ def parity(
             out.print(t)
             for k, v in skipped.items():
                 out.print(f"  skipped {k}: {v}")
+            if never_warmed:
+                out.print(f"  compared but all-NaN on this slice (windows longer than the data): {', '.join(never_warmed)}")
         if mismatches:
             raise typer.Exit(EXIT_PROBLEMS)
