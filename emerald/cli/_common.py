@@ -15,7 +15,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from emerald.errors import ConfigError, DataError, EmeraldError
 
 console = Console(stderr=True)
-out = Console()
+# piped output (CI logs, `| less`) gets a wide table instead of rich's 80-column default
+out = Console() if sys.stdout.isatty() else Console(width=160)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 

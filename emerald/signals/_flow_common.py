@@ -1,9 +1,9 @@
 """Helpers shared by the trade-flow and multi-timeframe kernels (private to those two modules).
 
 Windows are the bucketed rings of :mod:`emerald.signals._ring` (its ``ring_advance_nb`` does all
-expiry). What differs from the reference kernel ``trade_flow_imbalance`` is only speed; measured
-on 10 M trades, ``buy_sell_ratio`` (the same one-ring update) runs at about 110 M events/s where
-the reference shape runs at about 24 M:
+expiry). These kernels follow the reference kernel ``trade_flow_imbalance`` and its speed rules
+(measured on 10 M trades, a one-ring update such as ``buy_sell_ratio`` runs at 100+ M events/s;
+written as a plain call per event to non-inlined ring functions, the same update ran at ~24 M):
 
 * step kernels are compiled with ``inline="always"``: inlined into their batch loop (and into a
   :class:`~emerald.signals.metric_set.MetricSet`) instead of a call that passes every event array
@@ -13,9 +13,9 @@ the reference shape runs at about 24 M:
   raise (the ring advance is inlined too): otherwise numba keeps reference counting of the
   arrays inside the per-event loop, an atomic increment and decrement per event;
 * each ring caches its head slot (``<prefix>_slot`` = ``head % n_buckets``), recomputed only when
-  the head moves, so adding a trade (:func:`add_nb`) costs no integer division; a kernel keeps
-  the stream time at which the current bucket ends (``edge``) and advances its rings only when
-  an event reaches it (:func:`advance_nb`).
+  the head moves, so adding a trade (:func:`~emerald.signals._ring.ring_put_nb`) costs no integer
+  division; a kernel keeps the stream time at which the current bucket ends (``edge``) and
+  advances its rings only when an event reaches it (:func:`~emerald.signals._ring.ring_move_nb`).
 
 No kernel divides by zero (every division is guarded), so the numpy error model changes no value.
 
@@ -33,17 +33,12 @@ from numba import njit
 
 from emerald.errors import ConfigError
 from emerald.model.enums import Kind
-from emerald.signals._ring import RING_CAPACITY, ring_advance_nb, ring_fields
+from emerald.signals._ring import RING_CAPACITY
 
 TRADES = int(Kind.TRADES)
 INF = np.inf
 NO_EDGE = np.iinfo(np.int64).min  # initial ``edge``: the first event advances the rings
 REL_TOL = 1e-9  # see greater()
-
-
-def flow_ring_fields(prefix: str, k: int) -> list[tuple]:
-    """:func:`~emerald.signals._ring.ring_fields` plus the cached head slot."""
-    return [*ring_fields(prefix, k), (f"{prefix}_slot", np.int64)]
 
 
 def init_rings(state: np.ndarray, *prefixes: str) -> None:
@@ -59,24 +54,12 @@ def valid_trade(price, qty, side):
     return 0.0 < price < INF and 0.0 <= qty < INF and (side > 0.0 or side < 0.0)
 
 
-# The ring kernel of _ring.py itself (same source), inlined into the caller's numba IR: called as
-# a function it may raise, and that exit path keeps reference counting in the per-event loop.
-_ring_advance_inline = njit(inline="always", error_model="numpy")(ring_advance_nb.py_func)
-
-
 @njit(cache=True, inline="always", error_model="numpy")
 def greater(x, y):
     """``x > y`` beyond a relative tolerance of :data:`REL_TOL`. Running sums of different windows
     round differently, so two windows holding the same trades give ratios a few ulps apart;
     orderings between such values (fast > mid > slow, size > k x mean) use this comparison."""
     return x > y + REL_TOL * abs(y)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def advance_nb(slots, sums, head, bucket, n_buckets, count_j):
-    """:func:`ring_advance_nb`, returning ``(head, slot)``."""
-    head = _ring_advance_inline(slots, sums, head, bucket, n_buckets, count_j)
-    return head, head % n_buckets
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -87,13 +70,6 @@ def zero_if_empty(sums, value_j, count_j):
     ``value_j`` is 0.0, so only rounding residue of the running sum is discarded."""
     if sums[count_j] == 0.0:
         sums[value_j] = 0.0
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def add_nb(slots, sums, slot, j, value):
-    """Add ``value`` to sum ``j`` of the newest bucket (at its cached ``slot``)."""
-    slots[slot, j] += value
-    sums[j] += value
 
 
 @njit(cache=True, inline="always", error_model="numpy")

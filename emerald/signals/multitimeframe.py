@@ -17,10 +17,7 @@ from emerald.errors import ConfigError
 from emerald.events.table import EventTable
 from emerald.signals._flow_common import (
     TRADES,
-    add_nb,
-    advance_nb,
     check_windows,
-    flow_ring_fields,
     greater,
     init_rings,
     oracle_ratio,
@@ -30,6 +27,7 @@ from emerald.signals._flow_common import (
     valid_trade,
     zero_if_empty,
 )
+from emerald.signals._ring import ring_fields, ring_move_nb, ring_put_nb
 from emerald.signals.base import DAY_NS, MINUTE_NS, SECOND_NS, MetricSpec, Param, Params, register
 
 TIMEFRAMES = ("fast_ns", "mid_ns", "slow_ns")
@@ -45,7 +43,7 @@ TIMEFRAME_PARAMS = (
 
 # -------------------------------------------------------------------------------- flow cascade
 
-CASCADE_STATE = np.dtype([*flow_ring_fields("f", 4), *flow_ring_fields("m", 4), *flow_ring_fields("s", 4),
+CASCADE_STATE = np.dtype([*ring_fields("f", 4), *ring_fields("m", 4), *ring_fields("s", 4),
                           ("edge", np.int64), ("long_seen", np.int64), ("long_ts", np.int64),
                           ("short_seen", np.int64), ("short_ts", np.int64)], align=True)
 # each ring: buy qty, sell qty, n buy, n sell (trades with qty > 0)
@@ -65,11 +63,11 @@ def _cascade_validate(values: dict) -> None:
 @njit(cache=True, inline="always", error_model="numpy")
 def _advance3(s, q, b):
     nb = q.fast_ns // q.bucket_ns
-    s.f_head, s.f_slot = advance_nb(s.f_slots, s.f_sum, s.f_head, b, nb, -1)
+    s.f_head, s.f_slot = ring_move_nb(s.f_slots, s.f_sum, s.f_head, b, nb, -1)
     nb = q.mid_ns // q.bucket_ns
-    s.m_head, s.m_slot = advance_nb(s.m_slots, s.m_sum, s.m_head, b, nb, -1)
+    s.m_head, s.m_slot = ring_move_nb(s.m_slots, s.m_sum, s.m_head, b, nb, -1)
     nb = q.slow_ns // q.bucket_ns
-    s.s_head, s.s_slot = advance_nb(s.s_slots, s.s_sum, s.s_head, b, nb, -1)
+    s.s_head, s.s_slot = ring_move_nb(s.s_slots, s.s_sum, s.s_head, b, nb, -1)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -104,12 +102,12 @@ def cascade_step_nb(state, p, ts, kind, inst, row, f, i, out):
     if k == TRADES and ins == q.inst:
         if valid_trade(price, qty, side) and qty > 0.0 and price * qty >= q.min_notional:
             j = 0 if side > 0.0 else 1
-            add_nb(s.f_slots, s.f_sum, s.f_slot, j, qty)
-            add_nb(s.f_slots, s.f_sum, s.f_slot, j + 2, 1.0)
-            add_nb(s.m_slots, s.m_sum, s.m_slot, j, qty)
-            add_nb(s.m_slots, s.m_sum, s.m_slot, j + 2, 1.0)
-            add_nb(s.s_slots, s.s_sum, s.s_slot, j, qty)
-            add_nb(s.s_slots, s.s_sum, s.s_slot, j + 2, 1.0)
+            ring_put_nb(s.f_slots, s.f_sum, s.f_slot, j, qty)
+            ring_put_nb(s.f_slots, s.f_sum, s.f_slot, j + 2, 1.0)
+            ring_put_nb(s.m_slots, s.m_sum, s.m_slot, j, qty)
+            ring_put_nb(s.m_slots, s.m_sum, s.m_slot, j + 2, 1.0)
+            ring_put_nb(s.s_slots, s.s_sum, s.s_slot, j, qty)
+            ring_put_nb(s.s_slots, s.s_sum, s.s_slot, j + 2, 1.0)
     r1 = ratio_nb(s.f_sum[0], s.f_sum[1], s.f_sum[2], s.f_sum[3], q.cap)
     r2 = ratio_nb(s.m_sum[0], s.m_sum[1], s.m_sum[2], s.m_sum[3], q.cap)
     r3 = ratio_nb(s.s_sum[0], s.s_sum[1], s.s_sum[2], s.s_sum[3], q.cap)
@@ -203,7 +201,7 @@ register(MetricSpec(
 
 # ------------------------------------------------------------------------------ VWAP alignment
 
-VWAP_STATE = np.dtype([*flow_ring_fields("f", 3), *flow_ring_fields("m", 3), *flow_ring_fields("s", 3),
+VWAP_STATE = np.dtype([*ring_fields("f", 3), *ring_fields("m", 3), *ring_fields("s", 3),
                        ("edge", np.int64), ("price", np.float64)], align=True)
 # each ring: sum price*qty, sum qty, n trades with qty > 0
 
@@ -246,15 +244,15 @@ def vwap_step_nb(state, p, ts, kind, inst, row, f, i, out):
             s.price = price
             if qty > 0.0:
                 pq = price * qty
-                add_nb(s.f_slots, s.f_sum, s.f_slot, 0, pq)
-                add_nb(s.f_slots, s.f_sum, s.f_slot, 1, qty)
-                add_nb(s.f_slots, s.f_sum, s.f_slot, 2, 1.0)
-                add_nb(s.m_slots, s.m_sum, s.m_slot, 0, pq)
-                add_nb(s.m_slots, s.m_sum, s.m_slot, 1, qty)
-                add_nb(s.m_slots, s.m_sum, s.m_slot, 2, 1.0)
-                add_nb(s.s_slots, s.s_sum, s.s_slot, 0, pq)
-                add_nb(s.s_slots, s.s_sum, s.s_slot, 1, qty)
-                add_nb(s.s_slots, s.s_sum, s.s_slot, 2, 1.0)
+                ring_put_nb(s.f_slots, s.f_sum, s.f_slot, 0, pq)
+                ring_put_nb(s.f_slots, s.f_sum, s.f_slot, 1, qty)
+                ring_put_nb(s.f_slots, s.f_sum, s.f_slot, 2, 1.0)
+                ring_put_nb(s.m_slots, s.m_sum, s.m_slot, 0, pq)
+                ring_put_nb(s.m_slots, s.m_sum, s.m_slot, 1, qty)
+                ring_put_nb(s.m_slots, s.m_sum, s.m_slot, 2, 1.0)
+                ring_put_nb(s.s_slots, s.s_sum, s.s_slot, 0, pq)
+                ring_put_nb(s.s_slots, s.s_sum, s.s_slot, 1, qty)
+                ring_put_nb(s.s_slots, s.s_sum, s.s_slot, 2, 1.0)
     d1 = _deviation_pct(s.price, s.f_sum[0], s.f_sum[1], s.f_sum[2])
     d2 = _deviation_pct(s.price, s.m_sum[0], s.m_sum[1], s.m_sum[2])
     d3 = _deviation_pct(s.price, s.s_sum[0], s.s_sum[1], s.s_sum[2])

@@ -19,10 +19,7 @@ from emerald.events.table import EventTable
 from emerald.model.enums import Kind
 from emerald.signals._flow_common import (
     NO_EDGE,
-    add_nb,
-    advance_nb,
     check_windows,
-    flow_ring_fields,
     greater,
     init_rings,
     oracle_ratio,
@@ -32,7 +29,7 @@ from emerald.signals._flow_common import (
     valid_trade,
     zero_if_empty,
 )
-from emerald.signals._ring import RING_CAPACITY, ring_add_nb, ring_advance_nb, ring_fields
+from emerald.signals._ring import RING_CAPACITY, ring_fields, ring_move_nb, ring_put_nb
 from emerald.signals.base import DAY_NS, MINUTE_NS, SECOND_NS, MetricSpec, Param, Params, register
 
 TRADES = int(Kind.TRADES)
@@ -56,38 +53,45 @@ WINDOW_PARAMS = (
 
 # ------------------------------------------------------------------------- trade-flow imbalance
 
-TFI_STATE = np.dtype(ring_fields("w", 3), align=True)  # sums: buy qty, sell qty, count
+TFI_STATE = np.dtype([*ring_fields("w", 3), ("edge", np.int64)], align=True)  # sums: buy qty, sell qty, count
 
 
 def _tfi_init(state: np.ndarray, params: Params) -> None:
-    state["w_head"] = -1
+    init_rings(state, "w")
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def tfi_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Trade-flow imbalance ``(B - S) / (B + S)`` of aggressive base volume over the window,
     counting trades with notional >= ``min_notional``; NaN while the window holds no such trade.
 
     pandas equivalent (oracle): bucket ``ts // bucket_ns``, sum buy and sell qty per bucket,
     rolling sum over the last ``window_ns // bucket_ns`` buckets (by bucket id, gaps included).
+
+    Speed (the shape every windowed kernel copies, see :mod:`emerald.signals._ring`): inlined
+    into its batch loop with the numpy error model, every event array read before a branch, the
+    ring moved only when an event reaches the end of the current bucket (``edge``) and trades
+    added at the cached head slot.
     """
     s = state[0]
     q = p[0]
-    nb = q.window_ns // q.bucket_ns
+    t = ts[i]
+    k, ins, price, qty, side = kind[i], inst[i], f[0, i], f[1, i], f[2, i]  # read every array before a branch
     # the window moves with stream time (every event), so the value at time t is the flow in
     # the window ending at t whichever other inputs share the stream
-    s.w_head = ring_advance_nb(s.w_slots, s.w_sum, s.w_head, ts[i] // q.bucket_ns, nb, 2)
-    if inst[i] == q.inst and kind[i] == TRADES:
-        price, qty, side = f[0, i], f[1, i], f[2, i]
-        if price * qty >= q.min_notional:
-            ring_add_nb(s.w_slots, s.w_sum, s.w_head, 0 if side > 0 else 1, qty, nb)
-            ring_add_nb(s.w_slots, s.w_sum, s.w_head, 2, 1.0, nb)
+    if t >= s.edge:
+        b = t // q.bucket_ns
+        s.w_head, s.w_slot = ring_move_nb(s.w_slots, s.w_sum, s.w_head, b, q.window_ns // q.bucket_ns, 2)
+        s.edge = (b + 1) * q.bucket_ns
+    if k == TRADES and ins == q.inst and price * qty >= q.min_notional:
+        ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 0 if side > 0 else 1, qty)
+        ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 2, 1.0)
     buy, sell = s.w_sum[0], s.w_sum[1]
     tot = buy + sell
     out[i, 0] = (buy - sell) / tot if tot > 0.0 else np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def tfi_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         tfi_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -152,7 +156,7 @@ def _window(name: str, default: int, doc: str) -> Param:
 
 # ------------------------------------------------------------------------- buy/sell volume ratio
 
-BSR_STATE = np.dtype([*flow_ring_fields("w", 4), ("edge", np.int64)], align=True)  # buy, sell, n buy, n sell
+BSR_STATE = np.dtype([*ring_fields("w", 4), ("edge", np.int64)], align=True)  # buy, sell, n buy, n sell
 
 
 def _bsr_init(state: np.ndarray, params: Params) -> None:
@@ -173,15 +177,15 @@ def bsr_step_nb(state, p, ts, kind, inst, row, f, i, out):
     k, ins, price, qty, side = kind[i], inst[i], f[0, i], f[1, i], f[2, i]  # read every array before a branch
     if t >= s.edge:  # a new bucket: buckets leaving the window are subtracted
         b = t // q.bucket_ns
-        s.w_head, s.w_slot = advance_nb(s.w_slots, s.w_sum, s.w_head, b, q.window_ns // q.bucket_ns, -1)
+        s.w_head, s.w_slot = ring_move_nb(s.w_slots, s.w_sum, s.w_head, b, q.window_ns // q.bucket_ns, -1)
         zero_if_empty(s.w_sum, 0, 2)
         zero_if_empty(s.w_sum, 1, 3)
         s.edge = (b + 1) * q.bucket_ns
     if k == TRADES and ins == q.inst:
         if valid_trade(price, qty, side) and qty > 0.0 and price * qty >= q.min_notional:
             j = 0 if side > 0.0 else 1
-            add_nb(s.w_slots, s.w_sum, s.w_slot, j, qty)
-            add_nb(s.w_slots, s.w_sum, s.w_slot, j + 2, 1.0)
+            ring_put_nb(s.w_slots, s.w_sum, s.w_slot, j, qty)
+            ring_put_nb(s.w_slots, s.w_sum, s.w_slot, j + 2, 1.0)
     out[i, 0] = ratio_nb(s.w_sum[0], s.w_sum[1], s.w_sum[2], s.w_sum[3], q.cap)
 
 
@@ -226,7 +230,7 @@ register(MetricSpec(
 
 # ------------------------------------------------------------------------ cumulative volume delta
 
-CVD_STATE = np.dtype([*flow_ring_fields("w", 2), ("edge", np.int64), ("session_end", np.int64),
+CVD_STATE = np.dtype([*ring_fields("w", 2), ("edge", np.int64), ("session_end", np.int64),
                       ("session_sum", np.float64), ("started", np.int64)], align=True)  # ring: delta, count
 
 
@@ -258,7 +262,7 @@ def cvd_step_nb(state, p, ts, kind, inst, row, f, i, out):
     k, ins, price, qty, side = kind[i], inst[i], f[0, i], f[1, i], f[2, i]  # read every array before a branch
     if t >= s.edge:
         b = t // q.bucket_ns
-        s.w_head, s.w_slot = advance_nb(s.w_slots, s.w_sum, s.w_head, b, q.window_ns // q.bucket_ns, 1)
+        s.w_head, s.w_slot = ring_move_nb(s.w_slots, s.w_sum, s.w_head, b, q.window_ns // q.bucket_ns, 1)
         s.edge = (b + 1) * q.bucket_ns
     if t >= s.session_end:
         sid = (t - q.session_offset_ns) // q.session_ns
@@ -268,8 +272,8 @@ def cvd_step_nb(state, p, ts, kind, inst, row, f, i, out):
         if valid_trade(price, qty, side):
             d = qty * price if q.notional else qty
             d = d if side > 0.0 else -d
-            add_nb(s.w_slots, s.w_sum, s.w_slot, 0, d)
-            add_nb(s.w_slots, s.w_sum, s.w_slot, 1, 1.0)
+            ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 0, d)
+            ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 1, 1.0)
             s.session_sum += d
             s.started = 1
     if s.started:
@@ -330,7 +334,7 @@ register(MetricSpec(
 
 # -------------------------------------------------------------------- large trades and whales
 
-LARGE_STATE = np.dtype([*flow_ring_fields("w", 6), ("edge", np.int64), ("last_large", np.float64),
+LARGE_STATE = np.dtype([*ring_fields("w", 6), ("edge", np.int64), ("last_large", np.float64),
                         ("started", np.int64)], align=True)
 # ring sums: qty, trades, large trades, large notional, whale trades, whale notional
 
@@ -356,7 +360,7 @@ def large_step_nb(state, p, ts, kind, inst, row, f, i, out):
     k, ins, price, qty, side = kind[i], inst[i], f[0, i], f[1, i], f[2, i]  # read every array before a branch
     if t >= s.edge:
         b = t // q.bucket_ns
-        s.w_head, s.w_slot = advance_nb(s.w_slots, s.w_sum, s.w_head, b, q.window_ns // q.bucket_ns, 1)
+        s.w_head, s.w_slot = ring_move_nb(s.w_slots, s.w_sum, s.w_head, b, q.window_ns // q.bucket_ns, 1)
         s.edge = (b + 1) * q.bucket_ns
     if k == TRADES and ins == q.inst:
         if valid_trade(price, qty, side):
@@ -369,14 +373,14 @@ def large_step_nb(state, p, ts, kind, inst, row, f, i, out):
             else:
                 s.last_large = np.nan
             notional = price * qty
-            add_nb(s.w_slots, s.w_sum, s.w_slot, 0, qty)
-            add_nb(s.w_slots, s.w_sum, s.w_slot, 1, 1.0)
+            ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 0, qty)
+            ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 1, 1.0)
             if large:
-                add_nb(s.w_slots, s.w_sum, s.w_slot, 2, 1.0)
-                add_nb(s.w_slots, s.w_sum, s.w_slot, 3, notional)
+                ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 2, 1.0)
+                ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 3, notional)
             if notional > q.whale_notional:
-                add_nb(s.w_slots, s.w_sum, s.w_slot, 4, 1.0)
-                add_nb(s.w_slots, s.w_sum, s.w_slot, 5, notional)
+                ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 4, 1.0)
+                ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 5, notional)
             s.started = 1
     if s.started:
         out[i, 0] = s.last_large
@@ -442,7 +446,7 @@ register(MetricSpec(
 
 # -------------------------------------------------------------------------------------- exhaustion
 
-EXH_STATE = np.dtype([*flow_ring_fields("s", 4), *flow_ring_fields("l", 4), ("edge", np.int64),
+EXH_STATE = np.dtype([*ring_fields("s", 4), *ring_fields("l", 4), ("edge", np.int64),
                       ("first_ts", np.int64), ("started", np.int64)], align=True)  # buy, sell, n buy, n sell
 
 
@@ -480,8 +484,8 @@ def exh_step_nb(state, p, ts, kind, inst, row, f, i, out):
     k, ins, price, qty, side = kind[i], inst[i], f[0, i], f[1, i], f[2, i]  # read every array before a branch
     if t >= s.edge:
         b = t // q.bucket_ns
-        s.s_head, s.s_slot = advance_nb(s.s_slots, s.s_sum, s.s_head, b, q.short_ns // q.bucket_ns, -1)
-        s.l_head, s.l_slot = advance_nb(s.l_slots, s.l_sum, s.l_head, b, q.long_ns // q.bucket_ns, -1)
+        s.s_head, s.s_slot = ring_move_nb(s.s_slots, s.s_sum, s.s_head, b, q.short_ns // q.bucket_ns, -1)
+        s.l_head, s.l_slot = ring_move_nb(s.l_slots, s.l_sum, s.l_head, b, q.long_ns // q.bucket_ns, -1)
         for j in range(2):
             zero_if_empty(s.s_sum, j, j + 2)
             zero_if_empty(s.l_sum, j, j + 2)
@@ -493,10 +497,10 @@ def exh_step_nb(state, p, ts, kind, inst, row, f, i, out):
                 s.first_ts = t
             if qty > 0.0:
                 j = 0 if side > 0.0 else 1
-                add_nb(s.s_slots, s.s_sum, s.s_slot, j, qty)
-                add_nb(s.s_slots, s.s_sum, s.s_slot, j + 2, 1.0)
-                add_nb(s.l_slots, s.l_sum, s.l_slot, j, qty)
-                add_nb(s.l_slots, s.l_sum, s.l_slot, j + 2, 1.0)
+                ring_put_nb(s.s_slots, s.s_sum, s.s_slot, j, qty)
+                ring_put_nb(s.s_slots, s.s_sum, s.s_slot, j + 2, 1.0)
+                ring_put_nb(s.l_slots, s.l_sum, s.l_slot, j, qty)
+                ring_put_nb(s.l_slots, s.l_sum, s.l_slot, j + 2, 1.0)
     if s.started and t - s.first_ts >= q.long_ns:
         scale = q.short_ns / q.long_ns
         tot = _exhaustion_ratio(s.s_sum[0] + s.s_sum[1], s.l_sum[0] + s.l_sum[1], s.l_sum[2] + s.l_sum[3], scale)
@@ -561,7 +565,7 @@ register(MetricSpec(
 
 # -------------------------------------------------------------------------- volume spike multiplier
 
-SPIKE_STATE = np.dtype([*flow_ring_fields("c", 2), *flow_ring_fields("l", 2), ("edge", np.int64),
+SPIKE_STATE = np.dtype([*ring_fields("c", 2), *ring_fields("l", 2), ("edge", np.int64),
                         ("first_ts", np.int64), ("started", np.int64)], align=True)  # qty, n trades qty > 0
 
 
@@ -593,8 +597,8 @@ def spike_step_nb(state, p, ts, kind, inst, row, f, i, out):
     if t >= s.edge:
         b = t // q.bucket_ns
         nb = q.window_ns // q.bucket_ns
-        s.c_head, s.c_slot = advance_nb(s.c_slots, s.c_sum, s.c_head, b, nb, 1)
-        s.l_head, s.l_slot = advance_nb(s.l_slots, s.l_sum, s.l_head, b, nb * (q.periods + 1), 1)
+        s.c_head, s.c_slot = ring_move_nb(s.c_slots, s.c_sum, s.c_head, b, nb, 1)
+        s.l_head, s.l_slot = ring_move_nb(s.l_slots, s.l_sum, s.l_head, b, nb * (q.periods + 1), 1)
         s.edge = (b + 1) * q.bucket_ns
     if k == TRADES and ins == q.inst:
         if valid_trade(price, qty, side):
@@ -602,10 +606,10 @@ def spike_step_nb(state, p, ts, kind, inst, row, f, i, out):
                 s.started = 1
                 s.first_ts = t
             if qty > 0.0:
-                add_nb(s.c_slots, s.c_sum, s.c_slot, 0, qty)
-                add_nb(s.c_slots, s.c_sum, s.c_slot, 1, 1.0)
-                add_nb(s.l_slots, s.l_sum, s.l_slot, 0, qty)
-                add_nb(s.l_slots, s.l_sum, s.l_slot, 1, 1.0)
+                ring_put_nb(s.c_slots, s.c_sum, s.c_slot, 0, qty)
+                ring_put_nb(s.c_slots, s.c_sum, s.c_slot, 1, 1.0)
+                ring_put_nb(s.l_slots, s.l_sum, s.l_slot, 0, qty)
+                ring_put_nb(s.l_slots, s.l_sum, s.l_slot, 1, 1.0)
     if s.started and t - s.first_ts >= (q.periods + 1) * q.window_ns and s.l_sum[1] > s.c_sum[1]:
         out[i, 0] = s.c_sum[0] * q.periods / (s.l_sum[0] - s.c_sum[0])
     else:
@@ -656,7 +660,7 @@ register(MetricSpec(
 
 # --------------------------------------------------------------------------------------- trade rate
 
-RATE_STATE = np.dtype([*flow_ring_fields("w", 1), ("edge", np.int64), ("first_ts", np.int64),
+RATE_STATE = np.dtype([*ring_fields("w", 1), ("edge", np.int64), ("first_ts", np.int64),
                        ("started", np.int64)], align=True)  # trades
 
 
@@ -676,13 +680,13 @@ def rate_step_nb(state, p, ts, kind, inst, row, f, i, out):
     k, ins, price, qty, side = kind[i], inst[i], f[0, i], f[1, i], f[2, i]  # read every array before a branch
     if t >= s.edge:
         b = t // q.bucket_ns
-        s.w_head, s.w_slot = advance_nb(s.w_slots, s.w_sum, s.w_head, b, q.window_ns // q.bucket_ns, 0)
+        s.w_head, s.w_slot = ring_move_nb(s.w_slots, s.w_sum, s.w_head, b, q.window_ns // q.bucket_ns, 0)
         s.edge = (b + 1) * q.bucket_ns
     if k == TRADES and ins == q.inst and valid_trade(price, qty, side):
         if not s.started:
             s.started = 1
             s.first_ts = t
-        add_nb(s.w_slots, s.w_sum, s.w_slot, 0, 1.0)
+        ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 0, 1.0)
     if s.started and t - s.first_ts >= q.window_ns:
         out[i, 0] = s.w_sum[0] * 1e9 / q.window_ns
     else:

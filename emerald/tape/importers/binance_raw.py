@@ -102,7 +102,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from emerald.errors import ConfigError, DataError
-from emerald.tape.importers.base import ImportReport, LineRejects
+from emerald.tape.importers.base import ImportReport, LineRejects, add_note, count_unhandled
 from emerald.tape.writer import TapeWriter
 
 FORMAT = "binance-raw"
@@ -212,8 +212,8 @@ def _read_blocks(paths: list[Path], report: ImportReport, strict: bool) -> Itera
             if item == "truncated":
                 if strict:
                     raise DataError("gzip stream ends early (truncated file)", path=str(paths[i]))
-                report.notes.append(f"{paths[i]}: gzip stream ends early (truncated file); the lines before the "
-                                    "cut were imported, a cut last line is rejected like any bad line")
+                add_note(report, f"{paths[i]}: gzip stream ends early (truncated file); the lines before the "
+                         "cut were imported, a cut last line is rejected like any bad line")
                 item = None
             yield i, item
             if item is None and i == len(paths) - 1:
@@ -810,8 +810,8 @@ def _qty_array(col: list[Any], strict: bool, path: str, field: str, report: Impo
     if bad:
         if strict:
             raise DataError("depth level quantity is not a number", path=path, field=f"{field}[].qty", value=bad[0])
-        report.notes.append(f"{len(bad)} depth level quantities in written book rows are not numbers (first "
-                            f"{bad[0]!r}); those rows are quarantined by the writer")
+        add_note(report, f"{len(bad)} depth level quantities in written book rows are not numbers (first "
+                 f"{bad[0]!r}); those rows are quarantined by the writer")
     return out
 
 
@@ -1023,7 +1023,7 @@ class _Importer:
             key = "response" if "id" in obj else str(obj.get("e", "unknown"))
         else:
             key = "unknown"
-        self.report.unhandled[key] = self.report.unhandled.get(key, 0) + 1
+        count_unhandled(self.report, key, 1)
         return None
 
     def _handle(self, route: tuple[Any, ...], d: Any, recv: int) -> None:
@@ -1038,7 +1038,7 @@ class _Importer:
             self._kline(sym, d)
         else:
             key = route[2]
-            self.report.unhandled[key] = self.report.unhandled.get(key, 0) + 1
+            count_unhandled(self.report, key, 1)
 
     def _snapshot(self, obj: dict[str, Any], recv: int) -> None:
         """A REST depth snapshot::
@@ -1062,7 +1062,7 @@ class _Importer:
             return
         sym = self._symbol(self.depth_symbols[0])
         if sym is None:  # the snapshot of a symbol not imported
-            self.report.unhandled["other_symbol"] = self.report.unhandled.get("other_symbol", 0) + 1
+            count_unhandled(self.report, "other_symbol", 1)
             return
         sym.book.snapshot(bids, asks, last_id, t, recv)
 
@@ -1107,7 +1107,7 @@ class _Importer:
         if sym is None:  # !forceOrder@arr
             sym = self._symbol(str(o["s"]).upper())
             if sym is None:
-                self.report.unhandled["other_symbol"] = self.report.unhandled.get("other_symbol", 0) + 1
+                count_unhandled(self.report, "other_symbol", 1)
                 return
         side = {"SELL": -1, "BUY": 1}.get(o["S"])
         if side is None:
@@ -1133,7 +1133,7 @@ class _Importer:
         if type(k["x"]) is not bool:
             raise _BadValue("k.x", k["x"], "true or false")
         if not k["x"]:
-            self.report.unhandled["kline.open"] = self.report.unhandled.get("kline.open", 0) + 1
+            count_unhandled(self.report, "kline.open", 1)
             return
         t_open, t_close, interval, n = k["t"], k["T"], k["i"], k["n"]
         _ints(**{"k.t": t_open, "k.T": t_close, "k.n": n})
@@ -1192,8 +1192,7 @@ class _Importer:
             if not any(s.book.saw_spot for s in self.symbols.values()):
                 note = ("venue inferred as binance-spot by default: no depth or markPrice stream showed the venue; "
                         "pass --venue binance-usdm if the capture is USD-M")
-                if note not in self.report.notes:
-                    self.report.notes.append(note)
+                add_note(self.report, note)
         if self.venue_used is not None and venue != self.venue_used:
             raise DataError(f"venue evidence changed after rows were written as {self.venue_used}; pass --venue",
                             path=self.sources[-1] if self.sources else None, field="venue", value=venue)
@@ -1219,11 +1218,10 @@ class _Importer:
                 w.write("trades", venue, name, cols, source=source)
             n_agg = sum(len(c["ts_event"]) for c in aggs)
             if sym.has_trade_stream and n_agg:
-                self.report.unhandled["aggTrade"] = self.report.unhandled.get("aggTrade", 0) + n_agg
+                count_unhandled(self.report, "aggTrade", n_agg)
                 note = (f"{name}: the capture has both trade and aggTrade streams; only trade is written and the "
                         "aggTrade messages are counted in unhandled['aggTrade'] (writing both would count volume twice)")
-                if note not in self.report.notes:
-                    self.report.notes.append(note)
+                add_note(self.report, note)
             else:
                 for cols in aggs:
                     w.write("trades", venue, name, cols, source=source)
@@ -1264,7 +1262,7 @@ class _Importer:
 
     def finish(self) -> None:
         if self.pending_snapshots:  # no depth stream to apply them to
-            self.report.unhandled["depth_snapshot"] = len(self.pending_snapshots)
+            count_unhandled(self.report, "depth_snapshot", len(self.pending_snapshots))
             self.pending_snapshots = []
         for sym in self.symbols.values():
             sym.book.finish()
@@ -1279,18 +1277,16 @@ class _Importer:
                 total["by_symbol"] = books
             self.report.book["book"] = total
             if total["partial"]:
-                self.report.notes.append(
-                    f"book is partial: no REST depth snapshot preceded {total['rows_partial']} book row(s); the "
-                    "book was seeded with the one level per side of a bookTicker and built from the diff events, "
-                    "so it holds only the levels some diff touched (true quantities) and levels beyond those are "
-                    "unknown (missing from the rows)")
+                add_note(self.report, f"book is partial: no REST depth snapshot preceded {total['rows_partial']} "
+                         "book row(s); the book was seeded with the one level per side of a bookTicker and built "
+                         "from the diff events, so it holds only the levels some diff touched (true quantities) "
+                         "and levels beyond those are unknown (missing from the rows)")
         if self.spot_quotes_without_time:
-            self.report.notes.append("bookTicker messages without E/T (spot): quotes.ts_event = the local receive "
-                                     "time (ts_recv)")
-        fund = [s for s in self.symbols.values() if s.fund_t is not None]
-        if fund:
-            self.report.notes.append("funding: published-rate rows are written for the first markPrice message and "
-                                     "each change of (r, T); a settlement row each time T advances")
+            add_note(self.report, "bookTicker messages without E/T (spot): quotes.ts_event = the local receive "
+                     "time (ts_recv)")
+        if any(s.fund_t is not None for s in self.symbols.values()):
+            add_note(self.report, "funding: published-rate rows are written for the first markPrice message and "
+                     "each change of (r, T); a settlement row each time T advances")
 
     def close(self) -> None:
         if self.pool is not None:
