@@ -115,6 +115,7 @@ HOUR_NS = 3_600_000_000_000
 # local receive times must be µs between 2000-01-01 and 2100-01-01
 _MIN_US, _MAX_US = 946_684_800_000_000, 4_102_444_800_000_000
 _MAX_MS = 4_102_444_800_000
+_NO_TIME = -(1 << 62)      # a quote without exchange time (spot bookTicker): ts_event = ts_recv
 
 _SYNC_BUFFER = 1000        # diff events kept while waiting for a sync point
 _FLUSH_ROWS = 1_000_000    # buffered rows that trigger a write
@@ -289,7 +290,7 @@ class _Quotes:
              "a":"28165.48000000","A":"3.26888000"}
         """
         bp, bq, ap, aq = float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"])
-        t = d["T"] if "T" in d else d.get("E", -1)
+        t = d["T"] if "T" in d else d.get("E", _NO_TIME)
         _ints(T=t)
         self.ev.append(t)
         self.recv.append(recv)
@@ -300,7 +301,7 @@ class _Quotes:
 
     def arrays(self) -> dict[str, np.ndarray]:
         ev, recv = np.array(self.ev, dtype=np.int64), np.array(self.recv, dtype=np.int64) * US
-        return {"ts_event": np.where(ev < 0, recv, _ms_to_ns(ev)), "ts_recv": recv,
+        return {"ts_event": np.where(ev == _NO_TIME, recv, _ms_to_ns(ev)), "ts_recv": recv,
                 "bid_px": np.array(self.bp, dtype=np.float64), "bid_qty": np.array(self.bq, dtype=np.float64),
                 "ask_px": np.array(self.ap, dtype=np.float64), "ask_qty": np.array(self.aq, dtype=np.float64)}
 
