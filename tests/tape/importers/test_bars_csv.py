@@ -10,29 +10,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from emerald.errors import ConfigError, DataError
 from emerald.tape.importers import run_import
+from emerald.testing.tapes import assert_import_conserved as _assert_conserved
+from emerald.testing.tapes import iso_ns as _ns
+from emerald.testing.tapes import read_partitions
 
 MIN_NS = 60_000_000_000
 FTX_OPTIONS = {"time_column": "timestamp", "stamp": "open", "volume_unit": "quote"}
 
 
+
+
 def _read(root: Path, venue: str, symbol: str) -> pd.DataFrame:
-    table = pq.read_table(root / "bars" / f"venue={venue}" / f"symbol={symbol}")
-    return table.drop_columns(["date"]).to_pandas().sort_values("ts_event", kind="stable").reset_index(drop=True)
+    return read_partitions(root, "bars", venue, symbol).drop("date", strict=False).to_pandas()
 
-
-def _assert_conserved(report) -> None:
-    assert report.lines_in == report.lines_parsed + sum(report.lines_rejected.values())
-    for e in report.write.entries.values():
-        assert e.rows_in == e.rows_written + e.duplicates + sum(e.quarantined.values())
-
-
-def _ns(text: str) -> int:
-    return int(pd.Timestamp(text, tz="UTC").value)
 
 
 @pytest.fixture(scope="module")

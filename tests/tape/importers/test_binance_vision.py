@@ -20,20 +20,14 @@ import pytest
 
 from emerald.errors import ConfigError, DataError
 from emerald.tape.importers import binance_vision, run_import
+from emerald.testing.tapes import iso_ns as ns
+from emerald.testing.tapes import read_partitions as read
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "binance_vision"
 MS = 1_000_000
 HOUR_NS = 3_600_000_000_000
 
 
-def ns(iso: str) -> int:
-    return int(np.datetime64(iso, "ns").astype(np.int64))
-
-
-def read(root: Path, kind: str, venue: str, symbol: str) -> pl.DataFrame:
-    files = sorted((root / kind / f"venue={venue}" / f"symbol={symbol}").glob("date=*/*.parquet"))
-    assert files, f"no {kind} files for {venue}/{symbol}"
-    return pl.concat([pl.read_parquet(f) for f in files])
 
 
 def raw_rows(path: Path, header: bool = False) -> list[list[str]]:

@@ -12,30 +12,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from emerald.errors import ConfigError, DataError
 from emerald.tape.importers import get_importer, run_import
 from emerald.tape.writer import TapeWriter
+from emerald.testing.tapes import assert_import_conserved as _assert_conserved
+from emerald.testing.tapes import iso_ns as _ns
+from emerald.testing.tapes import read_partitions
 
 FIXTURES = Path(__file__).resolve().parents[2] / "data" / "funding"
 H8 = 8 * 3_600_000_000_000
 
 
+
+
 def _read(root: Path, kind: str, venue: str, symbol: str) -> pd.DataFrame:
-    table = pq.read_table(root / kind / f"venue={venue}" / f"symbol={symbol}")
-    return table.drop_columns(["date"]).to_pandas().sort_values("ts_event", kind="stable").reset_index(drop=True)
+    return read_partitions(root, kind, venue, symbol).drop("date", strict=False).to_pandas()
 
-
-def _assert_conserved(report) -> None:
-    assert report.lines_in == report.lines_parsed + sum(report.lines_rejected.values())
-    for e in report.write.entries.values():
-        assert e.rows_in == e.rows_written + e.duplicates + sum(e.quarantined.values())
-
-
-def _ns(text: str) -> int:
-    return int(pd.Timestamp(text, tz="UTC").value)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,26 +10,19 @@ import gzip
 import hashlib
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 
 from emerald.errors import ConfigError, DataError
 from emerald.tape.importers import binance_vision, run_import
+from emerald.testing.tapes import iso_ns as ns
+from emerald.testing.tapes import read_partitions as read
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "tardis"
 US = 1_000
 HOUR_NS = 3_600_000_000_000
 
 
-def ns(iso: str) -> int:
-    return int(np.datetime64(iso, "ns").astype(np.int64))
-
-
-def read(root: Path, kind: str, venue: str, symbol: str) -> pl.DataFrame:
-    files = sorted((root / kind / f"venue={venue}" / f"symbol={symbol}").glob("date=*/*.parquet"))
-    assert files, f"no {kind} files for {venue}/{symbol}"
-    return pl.concat([pl.read_parquet(f) for f in files])
 
 
 def raw(path: Path) -> list[dict[str, str]]:
