@@ -77,13 +77,15 @@ decodes the rest (depth events, markPrice, snapshots...) with orjson, in order, 
 Lines the pyarrow readers refuse (bad JSON, a missing field, a bad number or time) are decoded
 line by line, so that each bad line is rejected with its file and line number exactly as in
 ``strict`` mode, which decodes every line in order here and so raises on the first bad one. A
-stream seen for the first time inside a block is decoded here until the block ends.
+stream seen for the first time inside a block is decoded here until the block ends. The
+garbage collector is paused during an import: the decoded messages are short-lived containers
+without cycles, and its passes over the buffered rows cost about a tenth of the line loop.
 """
 
 from __future__ import annotations
 
+import gc
 import queue
-import re
 import sys
 import threading
 import zlib
@@ -361,40 +363,45 @@ def _bulk_block(data: bytes, size: int, streams: list[tuple[bytes, int]]) -> lis
     pyarrow splits, selects and decodes outside the GIL. A line belongs to a stream when its text
     after the first space starts with that prefix, the main thread's rule exactly, so that every
     line is read by one of the two. Lines the bulk readers refuse are decoded line by line."""
-    lines = None
+    split = None
     try:
         whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(np.array([0, size], np.int64)),
                                                              pa.py_buffer(data)])
-        lines = pc.split_pattern(whole, b"\n").values
+        # every line as (text before its first space, text after it), once for all streams
+        parts = pc.split_pattern(pc.split_pattern(whole, b"\n").values, b" ", max_splits=1)
+        after = pc.list_slice(parts, 1, 2)  # empty for a line without a space
+        split = (parts, pc.list_flatten(after), pc.list_parent_indices(after))
     except pa.ArrowException:
         pass
     out = []
     for prefix, code in streams:
         try:
-            if lines is None:
+            if split is None:
                 raise _BulkRefused("lines")
-            out.append(_bulk_stream(lines, prefix, code))
+            out.append(_bulk_stream(*split, prefix, code))
         except (pa.ArrowException, _BulkRefused):
             out.append(_bulk_fallback(data[:size], prefix, code))
     return out
 
 
-def _bulk_stream(lines: pa.Array, prefix: bytes, code: int) -> _BulkOut:
+def _bulk_stream(parts: pa.Array, payloads: pa.Array, line_of: pa.Array, prefix: bytes, code: int) -> _BulkOut:
     """The lines of one stream as tape columns; raises on anything the line-by-line path would
-    reject. Few pyarrow calls on purpose: each gives up the GIL and must wait to get it back."""
-    sel = pc.filter(lines, pc.match_substring_regex(lines, "^[^ ]* " + re.escape(prefix.decode("ascii"))))
-    if len(sel) == 0:
+    reject. ``parts`` holds each line split at its first space, ``payloads`` the texts after
+    it and ``line_of`` their lines. Few pyarrow calls on purpose: each gives up the GIL and must
+    wait to get it back."""
+    mask = pc.starts_with(payloads, prefix)
+    json_col = pc.filter(payloads, mask)
+    if len(json_col) == 0:
         return _EMPTY_ROWS[code]().arrays(), False, 0, []
-    parts = pc.split_pattern(sel, b" ", max_splits=1)
-    recv = pc.cast(pc.cast(pc.list_element(parts, 0), pa.string()), _I64).to_numpy()
+    heads = pc.list_element(pc.take(parts, pc.filter(line_of, mask)), 0)
+    recv = pc.cast(pc.cast(heads, pa.string()), _I64).to_numpy()
     if recv.min() < _MIN_US or recv.max() >= _MAX_US:
         raise _BulkRefused("local time")
     recv = recv * US
-    json_col = pc.list_element(parts, 1)
     offsets = np.frombuffer(json_col.buffers()[1], np.int64, count=len(json_col) + 1, offset=8 * json_col.offset)
-    payloads = json_col.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
-    table = pajson.read_json(payloads, read_options=_BULK_READ, parse_options=_BULK_PARSE[code])  # objects, back to back
-    if table.num_rows != len(sel):
+    payload = json_col.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    table = pajson.read_json(payload, read_options=_BULK_READ, parse_options=_BULK_PARSE[code])  # objects, back to back
+    if table.num_rows != len(json_col):
         raise _BulkRefused("row count")
     col = table.cast(_BULK_CAST[code]).column("data")  # ArrowInvalid on a bad number
     data = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
@@ -421,7 +428,7 @@ def _bulk_stream(lines: pa.Array, prefix: bytes, code: int) -> _BulkOut:
         cols = {"ts_event": ev, "ts_recv": recv, "price": fields["p"].to_numpy(), "qty": fields["q"].to_numpy(),
                 "side": np.where(fields["m"].to_numpy(zero_copy_only=False), -1, 1).astype(np.int8),
                 "trade_id": fields["t" if code == _TRADE else "a"].to_numpy()}
-    return cols, no_time, len(sel), []
+    return cols, no_time, len(json_col), []
 
 
 def _bulk_fallback(data: bytes, prefix: bytes, code: int) -> _BulkOut:
@@ -1359,6 +1366,8 @@ def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symb
     switch = sys.getswitchinterval()
     if imp.pool is not None and switch > _SWITCH_INTERVAL:
         sys.setswitchinterval(_SWITCH_INTERVAL)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # the line loop allocates no reference cycles; collections only cost time
     try:
         n, carry, current = 0, b"", -1
         for i, block in _read_blocks([Path(p) for p in paths], report, strict):
@@ -1385,6 +1394,8 @@ def run(paths: list[Path], writer: TapeWriter, *, venue: str | None = None, symb
     finally:
         imp.close()
         sys.setswitchinterval(switch)
+        if gc_was_enabled:
+            gc.enable()
     rejects.flush(writer)
     return report
 
