@@ -240,30 +240,33 @@ register(MetricSpec(
 
 # ------------------------------------------------------------------------- volatility-adjusted threshold
 
-VOL_STATE = np.dtype(lag_fields("v", 1) + [("last_head", I8), ("thr", F8), ("ratio", F8)], align=True)
+VOL_STATE = np.dtype(lag_fields("v", 1) + [("v_ret", F8, (LAG_CAPACITY,)), ("last_head", I8), ("thr", F8),
+                                           ("ratio", F8)], align=True)
+# v_ret[b % LAG_CAPACITY]: log return of completed bucket b, computed once when b completes
 
 
 def _vol_init(state: np.ndarray, params: Params) -> None:
     lag_init(state, "v")
+    state["v_ret"] = np.nan
     state["last_head"] = -1
     state["thr"] = np.nan
     state["ratio"] = np.nan
 
 
 @njit(cache=True)
-def _return_std_nb(vals, head, n):
+def _return_std_nb(ret, head, n):
     """Sample standard deviation (ddof=1) of the last ``n`` completed bucket log returns; NaN if
     one of them is unknown."""
     mean = 0.0
     for j in range(1, n + 1):
-        r = lag_return_nb(vals, head, j, 0)
+        r = ret[(head - j) % LAG_CAPACITY]
         if np.isnan(r):
             return np.nan
         mean += r
     mean /= n
     ss = 0.0
     for j in range(1, n + 1):
-        d = lag_return_nb(vals, head, j, 0) - mean
+        d = ret[(head - j) % LAG_CAPACITY] - mean
         ss += d * d
     return np.sqrt(ss / (n - 1))
 
@@ -271,16 +274,21 @@ def _return_std_nb(vals, head, n):
 @njit(cache=True)
 def vol_adjusted_threshold_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """``base x clip(std_short / std_long, min_mult, max_mult)`` of bucket log returns of the
-    as-of price; recomputed when a bucket completes."""
+    as-of price; recomputed when a bucket completes. Each bucket's return is computed once, when
+    the bucket completes, into the ``v_ret`` ring (the two standard deviations then read it)."""
     s = state[0]
     q = p[0]
+    before = s.v_head
     s.v_head = lag_advance_nb(s.v_vals, s.v_head, ts[i] // q.bucket_ns, s.v_cur)
+    if before >= 0:
+        for b in range(max(before, s.v_head - LAG_CAPACITY + 1), s.v_head):
+            s.v_ret[b % LAG_CAPACITY] = lag_return_nb(s.v_vals, b + 1, 1, 0)  # log(v[b] / v[b - 1])
     if inst[i] == q.inst:
         s.v_cur[0] = price_update_nb(q.price_source, kind, f, i, s.v_cur[0])
     if s.v_head != s.last_head:
         s.last_head = s.v_head
-        sd_s = _return_std_nb(s.v_vals, s.v_head, q.short_n)
-        sd_l = _return_std_nb(s.v_vals, s.v_head, q.long_n)
+        sd_s = _return_std_nb(s.v_ret, s.v_head, q.short_n)
+        sd_l = _return_std_nb(s.v_ret, s.v_head, q.long_n)
         s.ratio = sd_s / sd_l if sd_l > 0.0 else np.nan
         s.thr = q.base * min(max(s.ratio, q.min_mult), q.max_mult) if not np.isnan(s.ratio) else np.nan
     out[i, 0] = s.thr
