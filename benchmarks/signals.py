@@ -200,9 +200,8 @@ def main() -> None:
 
 
 def _rows_of(events: EventTable, kind: str, inst: int) -> dict | None:
-    from emerald.model.enums import Kind
-
     from emerald.events.table import FIELDS
+    from emerald.model.enums import Kind
 
     m = (events.kind == int(Kind.parse(kind))) & (events.inst == inst)
     if not m.any():

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from emerald.events.table import FIELDS, N_FIELDS, Book, Event, EventTable, asof_index, field_index, iter_events
+from emerald.events.table import (
+    FIELDS,
+    N_FIELDS,
+    Book,
+    Event,
+    EventTable,
+    asof_index,
+    field_index,
+    iter_events,
+)
 
 __all__ = ["FIELDS", "N_FIELDS", "Book", "Event", "EventTable", "asof_index", "field_index", "iter_events"]
