@@ -52,7 +52,7 @@ from emerald.signals._bar_state import (
     hist_get_nb,
     hist_push_nb,
 )
-from emerald.signals._ring import RING_CAPACITY, ring_add_nb, ring_advance_nb, ring_fields
+from emerald.signals._ring import RING_CAPACITY, ring_fields, ring_move_nb, ring_put_nb
 from emerald.signals.base import DAY_NS, HOUR_NS, MINUTE_NS, SECOND_NS, MetricSpec, Param, Params, register
 
 TRADES = int(Kind.TRADES)
@@ -64,6 +64,7 @@ MAX_BARS = 1000
 MAX_HORIZON = 100  # mean-reversion horizon, bars
 REL_EPS = 1e-9  # a standard deviation below REL_EPS * |price| counts as zero
 REBASE = 0.005  # price_zscore re-centres its sums when the price moves 0.5 % from the reference
+NO_EDGE = np.iinfo(np.int64).min  # initial bucket ``edge`` of the windowed kernels: the first event moves the ring
 
 FAMILY = "bars"
 
@@ -388,17 +389,19 @@ def ema_batch_nb(state, p, ts, kind, inst, row, f, out):
 
 # ---------------------------------------------------------------------------------------------- price_zscore
 
-PZ_STATE = np.dtype(ring_fields("w", 3) + [("ref", np.float64), ("last", np.float64)], align=True)
-# ring sums: trade count, sum (p - ref), sum (p - ref)^2
+PZ_STATE = np.dtype(ring_fields("w", 3) + [("ref", np.float64), ("last", np.float64), ("edge", np.int64)],
+                    align=True)
+# ring sums: trade count, sum (p - ref), sum (p - ref)^2; ``edge``: stream time at which the next bucket starts
 
 
 def _pz_init(state: np.ndarray, params: Params) -> None:
     state["w_head"] = -1
+    state["edge"] = NO_EDGE
     state["ref"] = np.nan
     state["last"] = np.nan
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _pz_resum_nb(s, nb):
     """Window sums re-added from the buckets: clears the rounding residue of the running sums."""
     s.w_sum[1] = 0.0
@@ -408,7 +411,7 @@ def _pz_resum_nb(s, nb):
         s.w_sum[2] += s.w_slots[b, 2]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _pz_rebase_nb(s, new_ref, nb):
     """Re-centre every bucket on ``new_ref`` and re-add the window sums."""
     delta = new_ref - s.ref
@@ -421,7 +424,7 @@ def _pz_rebase_nb(s, new_ref, nb):
     _pz_resum_nb(s, nb)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def price_zscore_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """z-score of the last trade price against the mean and population std of the trade prices
     (unweighted ticks) in the window.
@@ -430,26 +433,33 @@ def price_zscore_step_nb(state, p, ts, kind, inst, row, f, i, out):
     on a 0.5 % move, or set afresh when the window empties), and re-added from the buckets whenever
     buckets leaving the window remove all but 1e-6 of the sum of squares (a volatile stretch
     followed by a quiet one), so the running-sum residue stays ~1e-10 of the variance.
+
+    Speed: the fast-kernel shape of :mod:`emerald.signals._flow_common` (inlined, numpy error
+    model, event arrays read before any branch, ring moved only at the bucket ``edge``, trades
+    added at the cached head slot).
     """
     s = state[0]
     q = p[0]
+    t = ts[i]
+    k, ins, price, qty = kind[i], inst[i], f[0, i], f[1, i]  # read every array before a branch
     nb = q.window_ns // q.bucket_ns
     before = s.w_sum[2]
-    s.w_head = ring_advance_nb(s.w_slots, s.w_sum, s.w_head, ts[i] // q.bucket_ns, nb, 0)
-    if s.w_sum[2] < 1e-6 * before and s.w_sum[0] > 0.0:
+    if t >= s.edge:  # a new bucket: buckets leaving the window are subtracted
+        b = t // q.bucket_ns
+        s.w_head, s.w_slot = ring_move_nb(s.w_slots, s.w_sum, s.w_head, b, nb, 0)
+        s.edge = (b + 1) * q.bucket_ns
+    if s.w_sum[2] < 1e-6 * before and s.w_sum[0] > 0.0:  # also true on a negative residue
         _pz_resum_nb(s, nb)
-    if kind[i] == TRADES and inst[i] == q.inst:
-        price, qty = f[0, i], f[1, i]
-        if price > 0.0 and price < np.inf and qty > 0.0 and qty < np.inf:
-            if s.w_sum[0] == 0.0:
-                s.ref = price
-            elif abs(price - s.ref) > REBASE * s.ref:
-                _pz_rebase_nb(s, price, nb)
-            d = price - s.ref
-            ring_add_nb(s.w_slots, s.w_sum, s.w_head, 0, 1.0, nb)
-            ring_add_nb(s.w_slots, s.w_sum, s.w_head, 1, d, nb)
-            ring_add_nb(s.w_slots, s.w_sum, s.w_head, 2, d * d, nb)
-            s.last = price
+    if k == TRADES and ins == q.inst and 0.0 < price < np.inf and 0.0 < qty < np.inf:
+        if s.w_sum[0] == 0.0:
+            s.ref = price
+        elif abs(price - s.ref) > REBASE * s.ref:
+            _pz_rebase_nb(s, price, nb)
+        d = price - s.ref
+        ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 0, 1.0)
+        ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 1, d)
+        ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 2, d * d)
+        s.last = price
     n = s.w_sum[0]
     if n >= 2.0:
         md = s.w_sum[1] / n
@@ -465,7 +475,7 @@ def price_zscore_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, 2] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def price_zscore_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         price_zscore_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -757,35 +767,41 @@ def pin_bar_batch_nb(state, p, ts, kind, inst, row, f, out):
 
 # ---------------------------------------------------------------------------------------------- bid_ask_bounce
 
-BOUNCE_STATE = np.dtype(ring_fields("w", 2) + [("last_side", np.float64)], align=True)  # sums: pairs, alternations
+BOUNCE_STATE = np.dtype(ring_fields("w", 2) + [("last_side", np.float64), ("edge", np.int64)],
+                        align=True)  # sums: pairs, alternations; ``edge``: time at which the next bucket starts
 
 
 def _bounce_init(state: np.ndarray, params: Params) -> None:
     state["w_head"] = -1
+    state["edge"] = NO_EDGE
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def bid_ask_bounce_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Share of consecutive trades of ``inst`` whose aggressor side alternates (buy then sell or
-    sell then buy), over the pairs whose second trade is in the window."""
+    sell then buy), over the pairs whose second trade is in the window. Fast-kernel shape of
+    :mod:`emerald.signals._flow_common` (ring moved only at the bucket ``edge``, cached slot)."""
     s = state[0]
     q = p[0]
-    nb = q.window_ns // q.bucket_ns
-    s.w_head = ring_advance_nb(s.w_slots, s.w_sum, s.w_head, ts[i] // q.bucket_ns, nb, 0)
-    if kind[i] == TRADES and inst[i] == q.inst:
-        price, qty, side = f[0, i], f[1, i], f[2, i]
-        if price > 0.0 and price < np.inf and qty > 0.0 and qty < np.inf and (side > 0.0 or side < 0.0):
+    t = ts[i]
+    k, ins, price, qty, side = kind[i], inst[i], f[0, i], f[1, i], f[2, i]  # read every array before a branch
+    if t >= s.edge:
+        b = t // q.bucket_ns
+        s.w_head, s.w_slot = ring_move_nb(s.w_slots, s.w_sum, s.w_head, b, q.window_ns // q.bucket_ns, 0)
+        s.edge = (b + 1) * q.bucket_ns
+    if k == TRADES and ins == q.inst:
+        if 0.0 < price < np.inf and 0.0 < qty < np.inf and (side > 0.0 or side < 0.0):
             sd = 1.0 if side > 0.0 else -1.0
             if s.last_side != 0.0:
-                ring_add_nb(s.w_slots, s.w_sum, s.w_head, 0, 1.0, nb)
+                ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 0, 1.0)
                 if sd != s.last_side:
-                    ring_add_nb(s.w_slots, s.w_sum, s.w_head, 1, 1.0, nb)
+                    ring_put_nb(s.w_slots, s.w_sum, s.w_slot, 1, 1.0)
             s.last_side = sd
     pairs = s.w_sum[0]
     out[i, 0] = s.w_sum[1] / pairs if pairs > 0.0 else np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def bid_ask_bounce_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         bid_ask_bounce_step_nb(state, p, ts, kind, inst, row, f, i, out)

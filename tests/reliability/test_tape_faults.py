@@ -101,10 +101,11 @@ import sys, numpy as np
 from emerald.tape.writer import TapeWriter
 from emerald.testing.tapes import make_trades
 root = sys.argv[1]
-print("ready", flush=True)
 for i in range(10_000):
     with TapeWriter(root) as w:
         w.write("trades", "binance-usdm", "BTCUSDT", make_trades(20_000, seed=i % 7, mean_gap_ns=10**10))
+    if i == 0:
+        print("ready", flush=True)  # one commit is on disk: every kill from now on hits a live tape
 """
 
 
@@ -118,7 +119,7 @@ def test_td1_killing_the_writer_never_leaves_a_readable_half_file(tmp_path: Path
         proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(root)], stdout=subprocess.PIPE,
                                 env={**os.environ, "PYTHONHASHSEED": "0"})
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-        time.sleep(float(rng.uniform(0.0, 1.0)))
+        time.sleep(float(rng.uniform(0.0, 0.4)))  # a commit takes ~0.05-0.2 s: kills land at every stage
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
@@ -130,7 +131,7 @@ def test_td1_killing_the_writer_never_leaves_a_readable_half_file(tmp_path: Path
             data = (root / rel).read_bytes()
             assert hashlib.sha256(data).hexdigest() == info["sha256"], f"kill {k}: {rel}"
         Tape(root, verify="hash").read_arrow("trades")
-    assert survived >= 25  # most kills hit a tape that had committed before: the test exercised something
+    assert survived == 50
     a = audit(root)
     assert a.bad_files == []
     assert all(s.split("/")[-1].startswith((".tmp-", "part-")) for s in a.stray_files)
