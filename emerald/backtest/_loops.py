@@ -1,0 +1,243 @@
+"""The compiled loops of the backtester and the step the stream drivers call.
+
+This file is a template: :mod:`emerald.backtest.engine` copies it with the line marked
+``# DECIDE`` replaced by the import of a strategy's decision kernel, so each strategy gets its
+own compiled (and disk-cached) loop that calls its ``decide_nb`` directly. As written here it
+runs the "hold" strategy (never trades), which keeps the file importable and testable.
+
+Event mode: :func:`event_step_nb` applies one event (fills, funding, marks, exits, breaker) and
+then asks the strategy; :func:`event_loop_nb` is ``for i: event_step_nb(i)``. The stream drivers
+(paper broker, recorder) call ``event_step_nb`` on length-1 buffers, so both paths run the same
+code. Bar mode: :func:`bar_step_nb` applies one bar of every instrument of a wide OHLC matrix;
+:func:`bar_loop_nb` loops over bars.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from emerald.execution.kernels import (
+    R_STOP,
+    R_TRAIL,
+    apply_fill_nb,
+    breaker_nb,
+    check_exits_nb,
+    check_liquidation_nb,
+    clock_nb,
+    equity_sample_nb,
+    revalue_nb,
+    room_nb,
+    settle_funding_nb,
+    submit_nb,
+    try_fill_nb,
+)
+from emerald.strategy.builtin import hold_decide_nb as decide_nb  # DECIDE
+
+FUNDING, PRICES, BOOK, QUOTES, TRADES, BARS = 0, 2, 4, 5, 6, 8
+
+
+@njit(cache=True)
+def event_step_nb(i, ts, kind, inst, row, f, sig, decide_kinds, insts, pos, ords, acct, out, params, sparams,
+                  fitted, intents, book_inst, bid_px, bid_qty, ask_px, ask_qty):
+    """Apply event ``i`` and run the strategy on it."""
+    t = ts[i]
+    j = inst[i]
+    k = kind[i]
+    clock_nb(insts, pos, ords, acct, out, params, t)
+    p = pos[j]
+    has_price = False
+    px = math.nan
+    ref_buy = math.nan
+    ref_sell = math.nan
+    trade_px = math.nan
+    is_bar = False
+    bar_low = math.nan
+    bar_high = math.nan
+    is_tick = False
+    fill_ts = t
+    force = False
+    if k == TRADES:
+        px = f[0, i]
+        ref_buy = px
+        ref_sell = px
+        trade_px = px
+        has_price = px > 0.0
+        is_tick = True
+    elif k == QUOTES or k == BOOK:
+        b = f[0, i]
+        a = f[2, i]
+        if b > 0.0 and a > 0.0:
+            p.bid = b
+            p.ask = a
+            px = 0.5 * (a + b)
+            ref_buy = a
+            ref_sell = b
+            has_price = True
+    elif k == BARS:
+        o = ords[j]
+        open_ts = t - int(f[7, i])
+        px = f[3, i]
+        ref = px
+        if o.active and open_ts >= o.ts_eligible and open_ts >= o.ts_decision:
+            ref = f[0, i]  # the open: the first price after the instant the bar opened
+            fill_ts = open_ts
+            force = True
+        ref_buy = ref
+        ref_sell = ref
+        is_bar = True
+        bar_low = f[2, i]
+        bar_high = f[1, i]
+        has_price = px > 0.0
+    elif k == PRICES:
+        if f[0, i] > 0.0:
+            p.mark = f[0, i]
+    elif k == FUNDING:
+        if f[3, i] > 0.0:
+            settle_funding_nb(insts, pos, acct, j, f[0, i])
+    if has_price:
+        books_ok = k == BOOK and j == book_inst
+        try_fill_nb(insts, pos, ords, acct, out, params, j, fill_ts, ref_buy, ref_sell, trade_px, is_bar, force,
+                    bar_low, bar_high, books_ok, bid_px, bid_qty, ask_px, ask_qty, row[i])
+        revalue_nb(insts, pos, acct, j, px)
+        if not check_liquidation_nb(insts, pos, acct, out, j, t, px):
+            check_exits_nb(insts, pos, ords, acct, out, params, j, t, px, sig[i], sig.shape[1] > 0, is_tick)
+        breaker_nb(insts, pos, ords, acct, out, params, t)
+    if decide_kinds[k]:
+        n = decide_nb(i, ts, kind, inst, f, sig[i], pos, ords, acct, sparams, fitted, intents)
+        for m in range(n):
+            submit_nb(insts, pos, ords, acct, out, params, intents[m], t)
+
+
+@njit(cache=True)
+def event_loop_nb(start, ts, kind, inst, row, f, sig, decide_kinds, insts, pos, ords, acct, out, params, sparams,
+                  fitted, intents, book_inst, bid_px, bid_qty, ask_px, ask_qty):
+    """``for i in range(start, n): event_step_nb(i)``; stops early (returning the next index)
+    when an output buffer is nearly full, so the driver can grow it and resume."""
+    n = ts.shape[0]
+    n_inst = pos.shape[0]
+    for i in range(start, n):
+        if not room_nb(acct, out, n_inst):
+            return i
+        event_step_nb(i, ts, kind, inst, row, f, sig, decide_kinds, insts, pos, ords, acct, out, params, sparams,
+                      fitted, intents, book_inst, bid_px, bid_qty, ask_px, ask_qty)
+    return n
+
+
+@njit(cache=True)
+def bar_stop_nb(insts, pos, acct, out, params, j, t_open, bo, bh, bl):
+    """Bar mode: a resting stop (the tighter of the initial and the trailing level, from the bars
+    before this one) fills at the stop level, or at the open when the bar opens through it."""
+    p = pos[j]
+    if p.qty == 0.0:
+        return False
+    lvl = p.stop
+    reason = R_STOP
+    if p.trail == p.trail and p.best > 0.0:
+        tl = p.best * (1.0 - p.trail) if p.qty > 0 else p.best * (1.0 + p.trail)
+        if lvl != lvl or (p.qty > 0 and tl > lvl) or (p.qty < 0 and tl < lvl):
+            lvl = tl
+            reason = R_TRAIL
+    if lvl != lvl:
+        return False
+    if p.qty > 0:
+        if bo <= lvl:
+            ref = bo
+        elif bl <= lvl:
+            ref = lvl
+        else:
+            return False
+        side = -1
+    else:
+        if bo >= lvl:
+            ref = bo
+        elif bh >= lvl:
+            ref = lvl
+        else:
+            return False
+        side = 1
+    pr = params[0]
+    ins = insts[j]
+    px = ref * (1.0 + side * pr.slippage_bps * 1e-4)
+    q = abs(p.qty)
+    apply_fill_nb(insts, pos, acct, out, j, t_open, side, q, px, ins.taker_fee, False, abs(px - ref) * q, reason, -1,
+                  math.nan, math.nan, -1)
+    return True
+
+
+@njit(cache=True)
+def bar_step_nb(t, bar_ts, interval_ns, bo, bh, bl, bc, funding, sig, insts, pos, ords, acct, out, params, sparams,
+                fitted, intents, ts1, kind1, inst1, f1):
+    """Bar ``t`` of every instrument: fills of working orders at the open, resting stops inside the
+    bar, funding settled at the close, marks, dynamic exits at the close, then decisions at the
+    close. ``ts1, kind1, inst1, f1`` are length-1 scratch buffers in the event layout for the
+    strategy's kernel (kind BARS, f = open, high, low, close, NaN...)."""
+    t_close = bar_ts[t]
+    t_open = t_close - interval_ns
+    clock_nb(insts, pos, ords, acct, out, params, t_close)
+    n_inst = pos.shape[0]
+    for j in range(n_inst):
+        c = bc[t, j]
+        if not (c > 0.0):
+            continue
+        o = bo[t, j]
+        h = bh[t, j]
+        lo = bl[t, j]
+        # a working order fills at the open when it was eligible by then, else at the close
+        w = ords[j]
+        if w.active:
+            if t_open >= w.ts_eligible and t_open >= w.ts_decision:
+                try_fill_nb(insts, pos, ords, acct, out, params, j, t_open, o, o, math.nan, True, True, lo, h, False,
+                            bc, bc, bc, bc, 0)
+            else:
+                try_fill_nb(insts, pos, ords, acct, out, params, j, t_close, c, c, math.nan, True, False, lo, h,
+                            False, bc, bc, bc, bc, 0)
+        p = pos[j]
+        if p.qty != 0.0:
+            bar_stop_nb(insts, pos, acct, out, params, j, t_open, o, h, lo)
+            if p.qty > 0 and h > p.best:
+                p.best = h
+            elif p.qty < 0 and lo < p.best:
+                p.best = lo
+        revalue_nb(insts, pos, acct, j, c)
+        r = funding[t, j] if funding.shape[0] > 0 else math.nan
+        if r == r:
+            settle_funding_nb(insts, pos, acct, j, r)
+        if p.qty != 0.0:
+            if not check_liquidation_nb(insts, pos, acct, out, j, t_close, c):
+                save_trail = p.trail
+                save_stop = p.stop
+                p.trail = math.nan  # stops were handled inside the bar
+                p.stop = math.nan
+                check_exits_nb(insts, pos, ords, acct, out, params, j, t_close, c, sig[t, j], sig.shape[2] > 0, True)
+                p.trail = save_trail
+                p.stop = save_stop
+    breaker_nb(insts, pos, ords, acct, out, params, t_close)
+    for j in range(n_inst):
+        c = bc[t, j]
+        if not (c > 0.0):
+            continue
+        ts1[0] = t_close
+        inst1[0] = j
+        f1[0, 0] = bo[t, j]
+        f1[1, 0] = bh[t, j]
+        f1[2, 0] = bl[t, j]
+        f1[3, 0] = c
+        n = decide_nb(0, ts1, kind1, inst1, f1, sig[t, j], pos, ords, acct, sparams, fitted, intents)
+        for m in range(n):
+            submit_nb(insts, pos, ords, acct, out, params, intents[m], t_close)
+    equity_sample_nb(insts, pos, acct, out, params, t_close)
+
+
+@njit(cache=True)
+def bar_loop_nb(start, bar_ts, interval_ns, bo, bh, bl, bc, funding, sig, insts, pos, ords, acct, out, params,
+                sparams, fitted, intents, ts1, kind1, inst1, f1):
+    n = bar_ts.shape[0]
+    n_inst = pos.shape[0]
+    for t in range(start, n):
+        if not room_nb(acct, out, n_inst):
+            return t
+        bar_step_nb(t, bar_ts, interval_ns, bo, bh, bl, bc, funding, sig, insts, pos, ords, acct, out, params,
+                    sparams, fitted, intents, ts1, kind1, inst1, f1)
+    return n

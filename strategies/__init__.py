@@ -1,0 +1,1 @@
+"""The strategies shipped with EMERALD: one module (``StrategyDef``) and one TOML config each."""
