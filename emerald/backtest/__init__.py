@@ -1,0 +1,1 @@
+"""The vectorised backtester: compiled loops over the execution kernels, results, statistics, sweeps."""

@@ -1,0 +1,1 @@
+"""Execution kernels shared by the backtester, the paper broker and the live runner."""
