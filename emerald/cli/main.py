@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from emerald import __version__
+from emerald.cli import backtest as bt
 from emerald.cli import data, signals
 
 app = typer.Typer(
@@ -18,6 +19,11 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(signals.app, name="signals")
+strategies_app = typer.Typer(help="Strategies shipped in strategies/.", no_args_is_help=True)
+strategies_app.command("list")(bt.strategies_list)
+app.add_typer(strategies_app, name="strategies")
+app.command("backtest")(bt.backtest)
+app.command("sweep")(bt.sweep)
 
 
 @app.command("demo")
@@ -26,10 +32,12 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     days: Annotated[int, typer.Option(help="Days of data.", min=1, max=365)] = 7,
     force: Annotated[bool, typer.Option(help="Rebuild the demo tape even if one with the same recipe exists.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Report path (default reports/demo.html).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
 ) -> None:
-    """Run the demo end to end. For now: build (or reuse) the demo tape and print its summary."""
-    data.demo(root=root, seed=seed, days=days, force=force, as_json=as_json)
+    """Run the demo end to end: build (or reuse) the demo tape, backtest the reference strategy
+    (EMA 10/50 cross on the BTC perp) and write the HTML report; prints its path."""
+    bt.demo_run(root, seed, days, force, report, as_json)
 
 
 @app.command("version")
