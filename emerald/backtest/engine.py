@@ -186,7 +186,7 @@ def new_state(insts: np.ndarray, params: np.ndarray, capacity: int = 4096) -> St
     window = max(int(params[0]["corr_window"]), 1)
     out = (np.zeros(capacity, K.FILL_DTYPE), np.zeros(capacity, K.ORDER_DTYPE), np.zeros(capacity, K.TRADE_DTYPE),
            np.zeros(capacity, K.EQUITY_DTYPE), np.zeros(capacity, K.REFUSAL_DTYPE), np.zeros((capacity, 4)),
-           np.full((window, n), np.nan))
+           np.full((window, n), np.nan), np.zeros(capacity, K.DECISION_DTYPE))
     return State(insts, pos, ords, acct, out, params)
 
 
@@ -330,11 +330,33 @@ def build_result(config: StrategyConfig, state: State, instruments: list[tuple[s
     pnl = {"price": total + fees_total + funding_total, "fees": fees_total, "funding": funding_total,
            "slippage": float(fills_a["slippage"].sum()), "total": total}
     result = RunResult(manifest=manifest, orders=orders, fills=fills, trades=trades, equity=equity,
-                       positions=positions, refusals=refusals, prices=prices, attribution=attribution, pnl=pnl)
+                       positions=positions, refusals=refusals, prices=prices, attribution=attribution, pnl=pnl,
+                       decisions=decisions_table(config.strategy, state.out[7][: a["n_decisions"]], names))
     result.stats = compute_stats(equity, trades, start_ns=start_ns, end_ns=end_ns,
                                  initial_equity=float(state.params[0]["initial_equity"]), pnl=pnl, fills=fills)
     result.go_live = go_live_table(result.stats)
     return result
+
+
+def decisions_table(strategy: StrategyDef, d: np.ndarray, names: list[str]) -> pl.DataFrame:
+    """The decision log with an explanation line per entry (see :func:`emerald.strategy.score.explain`)."""
+    from emerald.strategy.score import explain
+
+    labels = list(strategy.score_labels or strategy.signal_names)
+    cols: dict[str, Any] = {"ts": d["ts"], "inst": pl.Series([names[int(j)] for j in d["inst"]], dtype=pl.Utf8),
+                            "action": d["action"], "order_id": d["order_id"], "score": d["score"],
+                            "price": d["price"], "stop": d["stop"],
+                            "signal": pl.Series([strategy.signal_names[s] if 0 <= s < len(strategy.signal_names)
+                                                 else "unattributed" for s in d["signal"]], dtype=pl.Utf8)}
+    if strategy.score_labels:
+        for k, label in enumerate(labels[: K.N_CONTRIB]):
+            cols[f"contrib.{label}"] = d["contrib"][:, k]
+    cols["explanation"] = pl.Series([
+        explain(names[int(r["inst"])], int(r["action"]), float(r["price"]), float(r["score"]),
+                r["contrib"][: len(strategy.score_labels)] if strategy.score_labels else np.zeros(0),
+                labels if strategy.score_labels else [], stop=float(r["stop"]))
+        for r in d], dtype=pl.Utf8)
+    return pl.DataFrame(cols)
 
 
 def code_version() -> str:

@@ -30,6 +30,9 @@ prices
     the price of each instrument at the equity samples, for charts: ``ts, inst, price``
 attribution
     per signal: ``signal, trades, pnl, win_rate`` (the signal that opened each trade)
+decisions
+    one row per entry order placed: ``ts, inst, action, order_id, score, price, stop, signal,
+    explanation`` and ``contrib.<signal>`` per scored signal (weighted-score strategies)
 
 ``pnl`` is the decomposition ``{"price", "fees", "funding", "slippage", "total"}`` with
 ``total == price - fees - funding`` exactly (slippage is already inside ``price``; reported
@@ -66,6 +69,7 @@ class RunResult:
     pnl: dict[str, float]
     stats: dict[str, Any] = field(default_factory=dict)
     go_live: list[dict[str, Any]] = field(default_factory=list)
+    decisions: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def digest(self) -> str:
         """sha256 of orders, fills and the equity curve (LEAN ``OrderListHash`` style): equal

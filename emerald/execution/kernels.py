@@ -12,7 +12,7 @@ State
 ``pos``     one :data:`POS_DTYPE` record per instrument: the open position and its exit state.
 ``ords``    one :data:`ORDER_STATE` record per instrument: the working order (at most one).
 ``acct``    1-element :data:`ACCOUNT_DTYPE` record: cash, equity, the day's breaker state, counters.
-``out``     the output buffers ``(fills, orders, trades, equity, refusals, rets)``; the drivers grow
+``out``     the output buffers ``(fills, orders, trades, equity, refusals, positions, rets, decisions)``; the drivers grow
             them when :func:`room_nb` says they are nearly full (the state is explicit, so a run
             resumes where it stopped and gives the same result as one uninterrupted run).
 
@@ -210,6 +210,7 @@ ACCOUNT_DTYPE = np.dtype([
     ("n_fills", np.int64), ("n_orders", np.int64), ("n_trades", np.int64), ("n_equity", np.int64),
     ("n_refusals", np.int64),
     ("n_samples", np.int64),    # equity samples taken (rolling-correlation ring position)
+    ("n_decisions", np.int64),
     ("ts", np.int64),           # time of the last event seen
 ], align=True)
 
@@ -254,6 +255,14 @@ INTENT_DTYPE = np.dtype([
     ("limit", np.float64),
     ("signal", np.int64),      # index of the strategy signal that fired (attribution)
     ("reason", np.int64),      # for CLOSE: the exit reason code
+    ("score", np.float64),     # the decision's score (weighted-score strategies), NaN otherwise
+    ("contrib", np.float64, (16,)),  # per-signal contributions to the score (first n_signals used)
+], align=True)
+
+N_CONTRIB = 16
+DECISION_DTYPE = np.dtype([
+    ("ts", np.int64), ("inst", np.int64), ("action", np.int64), ("order_id", np.int64), ("score", np.float64),
+    ("price", np.float64), ("stop", np.float64), ("signal", np.int64), ("contrib", np.float64, (16,)),
 ], align=True)
 
 N_OUT_MARGIN = 16  # rows per instrument an event may write at most (drivers keep this much room)
@@ -262,6 +271,7 @@ N_OUT_MARGIN = 16  # rows per instrument an event may write at most (drivers kee
 def new_intents(n: int) -> np.ndarray:
     it = np.zeros(n, INTENT_DTYPE)
     it["inst"] = -1
+    it["score"] = np.nan
     it["stop"] = np.nan
     it["atr"] = np.nan
     it["limit"] = np.nan
@@ -328,7 +338,7 @@ def room_nb(acct, out, n_inst):
     a = acct[0]
     return (a.n_fills + need <= out[0].shape[0] and a.n_orders + need <= out[1].shape[0]
             and a.n_trades + need <= out[2].shape[0] and a.n_equity + need <= out[3].shape[0]
-            and a.n_refusals + need <= out[4].shape[0])
+            and a.n_refusals + need <= out[4].shape[0] and a.n_decisions + need <= out[7].shape[0])
 
 
 @njit(cache=True)
@@ -1106,7 +1116,27 @@ def submit_nb(insts, pos, ords, acct, out, params, it, ts):
     trail = pr.trail_pct / 100.0 if pr.trail_pct == pr.trail_pct else NAN
     place_nb(ords, acct, out, j, ts, side, qty, it.otype, it.limit, R_SIGNAL, False, stop, trail, it.signal,
              pr.latency_ns)
+    log_decision_nb(acct, out, it, ts, side, ords[j].order_id, px, stop)
     return True
+
+
+@njit(cache=True)
+def log_decision_nb(acct, out, it, ts, side, order_id, px, stop):
+    """One row per entry order placed: the score and its per-signal breakdown (explanations,
+    attribution)."""
+    d = out[7]
+    k = acct[0].n_decisions
+    d[k].ts = ts
+    d[k].inst = it.inst
+    d[k].action = side
+    d[k].order_id = order_id
+    d[k].score = it.score
+    d[k].price = px
+    d[k].stop = stop
+    d[k].signal = it.signal
+    for m in range(N_CONTRIB):
+        d[k].contrib[m] = it.contrib[m]
+    acct[0].n_decisions = k + 1
 
 
 @njit(cache=True)
@@ -1124,3 +1154,4 @@ def set_intent_nb(intents, m, inst, action, size=1.0, stop=NAN, atr=NAN, convict
     it.limit = limit
     it.signal = signal
     it.reason = reason
+    it.score = NAN

@@ -62,6 +62,7 @@ class StrategyDef:
     execution: dict[str, Any] = field(default_factory=dict)  # execution defaults of this strategy
     validate: Callable[[dict[str, Any]], None] | None = None
     fitted_size: int = 0
+    score_labels: tuple[str, ...] = ()  # weighted-score strategies: one short label per trigger (explanations)
     source: str = ""
     params_dtype: np.dtype = field(default=None)  # type: ignore[assignment]
 
