@@ -425,6 +425,8 @@ def backtest(config: StrategyConfig, root: str | Path, *, fitted: np.ndarray | N
         "start": _iso(start_ns), "end": _iso(end_ns), "mode": config.mode, "events": n_events,
         "signal_columns": columns, "coverage": {"funding": coverage}, "assumptions": assumptions(ex, config.mode),
         "fitted": fitted is not None,
+        "strategy_counters": {name: float(state.acct[0]["mem"][k]) for k, name in
+                              enumerate(config.strategy.counters)},
     }
     return build_result(config, state, config.instruments, start_ns=start_ns, end_ns=end_ns, manifest=manifest,
                         prices=prices)

@@ -178,6 +178,7 @@ POS_DTYPE = np.dtype([
     ("adv_ts", np.int64, (8,)),  # times of the current run of adverse ticks (ring)
     ("adv_n", np.int64),
     ("ret_last", np.float64),  # price at the previous equity sample (for rolling correlation)
+    ("mem", np.float64, (8,)),  # the strategy's own per-instrument state (its decide kernel documents the slots)
 ], align=True)
 
 ORDER_STATE = np.dtype([
@@ -211,6 +212,7 @@ ACCOUNT_DTYPE = np.dtype([
     ("n_refusals", np.int64),
     ("n_samples", np.int64),    # equity samples taken (rolling-correlation ring position)
     ("n_decisions", np.int64),
+    ("mem", np.float64, (32,)),  # the strategy's own state and counters (e.g. rejections per filter level)
     ("ts", np.int64),           # time of the last event seen
 ], align=True)
 

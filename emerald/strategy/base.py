@@ -63,6 +63,7 @@ class StrategyDef:
     validate: Callable[[dict[str, Any]], None] | None = None
     fitted_size: int = 0
     score_labels: tuple[str, ...] = ()  # weighted-score strategies: one short label per trigger (explanations)
+    counters: tuple[str, ...] = ()  # names of the acct[0].mem slots the kernel counts in (reported per run)
     source: str = ""
     params_dtype: np.dtype = field(default=None)  # type: ignore[assignment]
 

@@ -3,8 +3,12 @@
 ``decide_nb(i, ts, kind, inst, f, sig, pos, ords, acct, sp, fitted, intents) -> n`` is the
 kernel contract of ARCHITECTURE §6: it reads event ``i`` (arrays in the event layout), the row
 ``sig`` of signal values at that event, the positions and account, its parameter record ``sp``
-and the fitted values; it writes up to ``len(intents)`` intents and returns how many. No I/O,
-no clock, no allocation.
+and the fitted values; it writes up to ``len(intents)`` intents (with
+:func:`~emerald.execution.kernels.set_intent_nb`) and returns how many. No I/O, no clock, no
+allocation. A kernel that must remember something between events keeps it in ``pos[j].mem``
+(8 float slots per instrument) and ``acct[0].mem`` (32 slots; the strategy's ``counters`` names
+the slots it counts in, reported in the run manifest); both start at zero and are part of the
+explicit state, so a resumed or streamed run sees them as a batch run does.
 """
 
 from __future__ import annotations
