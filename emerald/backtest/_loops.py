@@ -33,6 +33,7 @@ from emerald.execution.kernels import (
     submit_nb,
     try_fill_nb,
 )
+from emerald.strategy.score import fire_nb
 from emerald.strategy.builtin import hold_decide_nb as decide_nb  # DECIDE
 
 FUNDING, PRICES, BOOK, QUOTES, TRADES, BARS = 0, 2, 4, 5, 6, 8
@@ -40,7 +41,7 @@ FUNDING, PRICES, BOOK, QUOTES, TRADES, BARS = 0, 2, 4, 5, 6, 8
 
 @njit(cache=True)
 def event_step_nb(i, ts, kind, inst, row, f, sig, decide_kinds, insts, pos, ords, acct, out, params, sparams,
-                  fitted, intents, book_inst, bid_px, bid_qty, ask_px, ask_qty):
+                  fitted, intents, book_inst, bid_px, bid_qty, ask_px, ask_qty, trig):
     """Apply event ``i`` and run the strategy on it."""
     t = ts[i]
     j = inst[i]
@@ -105,6 +106,7 @@ def event_step_nb(i, ts, kind, inst, row, f, sig, decide_kinds, insts, pos, ords
             check_exits_nb(insts, pos, ords, acct, out, params, j, t, px, sig[i], sig.shape[1] > 0, is_tick)
         breaker_nb(insts, pos, ords, acct, out, params, t)
     if decide_kinds[k]:
+        fire_nb(acct, out, trig, fitted, sig[i], t, acct[0].n_events - 1)
         n = decide_nb(i, ts, kind, inst, f, sig[i], pos, ords, acct, sparams, fitted, intents)
         for m in range(n):
             submit_nb(insts, pos, ords, acct, out, params, intents[m], t)
@@ -112,7 +114,7 @@ def event_step_nb(i, ts, kind, inst, row, f, sig, decide_kinds, insts, pos, ords
 
 @njit(cache=True)
 def event_loop_nb(start, ts, kind, inst, row, f, sig, decide_kinds, insts, pos, ords, acct, out, params, sparams,
-                  fitted, intents, book_inst, bid_px, bid_qty, ask_px, ask_qty):
+                  fitted, intents, book_inst, bid_px, bid_qty, ask_px, ask_qty, trig):
     """``for i in range(start, n): event_step_nb(i)``; stops early (returning the next index)
     when an output buffer is nearly full, so the driver can grow it and resume."""
     n = ts.shape[0]
@@ -121,7 +123,7 @@ def event_loop_nb(start, ts, kind, inst, row, f, sig, decide_kinds, insts, pos, 
         if not room_nb(acct, out, n_inst):
             return i
         event_step_nb(i, ts, kind, inst, row, f, sig, decide_kinds, insts, pos, ords, acct, out, params, sparams,
-                      fitted, intents, book_inst, bid_px, bid_qty, ask_px, ask_qty)
+                      fitted, intents, book_inst, bid_px, bid_qty, ask_px, ask_qty, trig)
     return n
 
 
@@ -168,7 +170,7 @@ def bar_stop_nb(insts, pos, acct, out, params, j, t_open, bo, bh, bl):
 
 @njit(cache=True)
 def bar_step_nb(t, bar_ts, interval_ns, bo, bh, bl, bc, funding, sig, insts, pos, ords, acct, out, params, sparams,
-                fitted, intents, ts1, kind1, inst1, f1):
+                fitted, intents, ts1, kind1, inst1, f1, trig):
     """Bar ``t`` of every instrument: fills of working orders at the open, resting stops inside the
     bar, funding settled at the close, marks, dynamic exits at the close, then decisions at the
     close. ``ts1, kind1, inst1, f1`` are length-1 scratch buffers in the event layout for the
@@ -224,6 +226,8 @@ def bar_step_nb(t, bar_ts, interval_ns, bo, bh, bl, bc, funding, sig, insts, pos
         f1[1, 0] = bh[t, j]
         f1[2, 0] = bl[t, j]
         f1[3, 0] = c
+        if j == 0:
+            fire_nb(acct, out, trig, fitted, sig[t, j], t_close, t)
         n = decide_nb(0, ts1, kind1, inst1, f1, sig[t, j], pos, ords, acct, sparams, fitted, intents)
         for m in range(n):
             submit_nb(insts, pos, ords, acct, out, params, intents[m], t_close)
@@ -232,12 +236,12 @@ def bar_step_nb(t, bar_ts, interval_ns, bo, bh, bl, bc, funding, sig, insts, pos
 
 @njit(cache=True)
 def bar_loop_nb(start, bar_ts, interval_ns, bo, bh, bl, bc, funding, sig, insts, pos, ords, acct, out, params,
-                sparams, fitted, intents, ts1, kind1, inst1, f1):
+                sparams, fitted, intents, ts1, kind1, inst1, f1, trig):
     n = bar_ts.shape[0]
     n_inst = pos.shape[0]
     for t in range(start, n):
         if not room_nb(acct, out, n_inst):
             return t
         bar_step_nb(t, bar_ts, interval_ns, bo, bh, bl, bc, funding, sig, insts, pos, ords, acct, out, params,
-                    sparams, fitted, intents, ts1, kind1, inst1, f1)
+                    sparams, fitted, intents, ts1, kind1, inst1, f1, trig)
     return n

@@ -186,7 +186,7 @@ def new_state(insts: np.ndarray, params: np.ndarray, capacity: int = 4096) -> St
     window = max(int(params[0]["corr_window"]), 1)
     out = (np.zeros(capacity, K.FILL_DTYPE), np.zeros(capacity, K.ORDER_DTYPE), np.zeros(capacity, K.TRADE_DTYPE),
            np.zeros(capacity, K.EQUITY_DTYPE), np.zeros(capacity, K.REFUSAL_DTYPE), np.zeros((capacity, 4)),
-           np.full((window, n), np.nan), np.zeros(capacity, K.DECISION_DTYPE))
+           np.full((window, n), np.nan), np.zeros(capacity, K.DECISION_DTYPE), np.zeros(capacity, K.FIRING_DTYPE))
     return State(insts, pos, ords, acct, out, params)
 
 
@@ -206,9 +206,13 @@ def grow(state: State) -> None:
 # ------------------------------------------------------------------------------ runs
 
 
+NO_TRIGGERS = np.zeros((0, 5))
+
+
 def run_events(strategy: StrategyDef, sparams: np.ndarray, events: EventTable, sig: np.ndarray, state: State,
-               fitted: np.ndarray | None = None, capacity: int | None = None) -> State:
-    """Event mode over ``events`` with signal matrix ``sig`` (n_events x k)."""
+               fitted: np.ndarray | None = None, trig: np.ndarray | None = None) -> State:
+    """Event mode over ``events`` with signal matrix ``sig`` (n_events x k); ``fitted`` is the
+    weighted-score vector and ``trig`` the packed trigger table (:mod:`emerald.strategy.score`)."""
     loops = loops_for(strategy)
     decide = np.zeros(9, np.bool_)
     for kind in strategy.decide_kinds:
@@ -226,7 +230,7 @@ def run_events(strategy: StrategyDef, sparams: np.ndarray, events: EventTable, s
     while i < n:
         i = loops.event_loop_nb(i, events.ts, events.kind, events.inst, events.row, events.f, sig, decide,
                                 state.insts, state.pos, state.ords, state.acct, state.out, state.params, sparams,
-                                fitted, intents, book_inst, *books)
+                                fitted, intents, book_inst, *books, NO_TRIGGERS if trig is None else trig)
         if i < n:
             grow(state)
     return state
@@ -234,7 +238,7 @@ def run_events(strategy: StrategyDef, sparams: np.ndarray, events: EventTable, s
 
 def run_bar_matrix(strategy: StrategyDef, sparams: np.ndarray, bars: dict[str, np.ndarray], bar_ns: int,
                    sig: np.ndarray, state: State, funding: np.ndarray | None = None,
-                   fitted: np.ndarray | None = None) -> State:
+                   fitted: np.ndarray | None = None, trig: np.ndarray | None = None) -> State:
     """Bar mode over wide matrices (``bars x instruments``); ``sig`` is ``bars x instruments x k``."""
     loops = loops_for(strategy)
     intents = K.new_intents(max(4, 2 * state.pos.shape[0]))
@@ -249,7 +253,8 @@ def run_bar_matrix(strategy: StrategyDef, sparams: np.ndarray, bars: dict[str, n
     sig = np.ascontiguousarray(sig, dtype=np.float64)
     while t < n:
         t = loops.bar_loop_nb(t, bars["ts"], bar_ns, o, h, lo, c, fund, sig, state.insts, state.pos, state.ords,
-                              state.acct, state.out, state.params, sparams, fitted, intents, ts1, kind1, inst1, f1)
+                              state.acct, state.out, state.params, sparams, fitted, intents, ts1, kind1, inst1, f1,
+                              NO_TRIGGERS if trig is None else trig)
         if t < n:
             grow(state)
     return state
@@ -387,8 +392,69 @@ def _window(tape: Any, config: StrategyConfig) -> tuple[int, int]:
     return int(start), int(end)
 
 
-def backtest(config: StrategyConfig, root: str | Path, *, fitted: np.ndarray | None = None) -> RunResult:
-    """Backtest ``config`` on the tape at ``root`` (see module docstring)."""
+def scoring(config: StrategyConfig, columns: list[str], fitted: dict[str, Any] | None
+            ) -> tuple[np.ndarray, np.ndarray, list[Any], list[str]]:
+    """The packed trigger table, the weighted-score vector (declared defaults, or the fitted
+    artifact's values), the triggers and the source of each value."""
+    from emerald.strategy.score import pack, resolve
+
+    if config.strategy.triggers is None:
+        if fitted:
+            raise ConfigError(f"strategy {config.strategy.name} has no scored triggers; a fitted artifact does not apply")
+        return NO_TRIGGERS, np.zeros(0), [], []
+    trigs = config.strategy.triggers(config.params, columns)
+    vec, sources = resolve(trigs, fitted)
+    return pack(trigs), vec, trigs, sources
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs before its loop: the window, instruments, metrics, scoring and a
+    fresh state. The backtester and the recorder both start from this, so they see the same inputs."""
+
+    config: StrategyConfig
+    root: Path
+    tape: Any
+    start_ns: int
+    end_ns: int
+    coverage: dict[str, Any]
+    insts: np.ndarray
+    bar_ns: int | None
+    metrics: list[tuple[str, Any]]
+    columns: list[str]
+    params: np.ndarray
+    trig: np.ndarray
+    wt: np.ndarray
+    trigs: list[Any]
+    sources: list[str]
+    fitted: dict[str, Any] | None
+
+    def new_state(self) -> State:
+        return new_state(self.insts, self.params)
+
+    def events(self) -> EventTable:
+        return EventTable.from_tape(self.tape, self.config.instruments, self.config.strategy.kinds, self.start_ns,
+                                    self.end_ns)
+
+    def manifest(self, state: State, n_events: int, kind: str = "backtest") -> dict[str, Any]:
+        config = self.config
+        ex = config.execution
+        return {
+            "kind": kind, "strategy": config.strategy.name,
+            "config_path": str(config.path) if config.path else None, "config": config.resolved(),
+            "seed": config.seed, "code_version": code_version(), "data_root": str(self.root.resolve()),
+            "data_hash": tape_hash(self.tape, config.instruments), "start": _iso(self.start_ns),
+            "end": _iso(self.end_ns), "mode": config.mode, "events": n_events, "signal_columns": self.columns,
+            "coverage": {"funding": self.coverage}, "assumptions": assumptions(ex, config.mode),
+            "fitted": self.fitted is not None,
+            "scoring": [{"name": t.name, "weight": float(self.wt[k]), "threshold": float(self.wt[len(self.trigs) + k]),
+                         "source": self.sources[k]} for k, t in enumerate(self.trigs)],
+            "strategy_counters": {name: float(state.acct[0]["mem"][k]) for k, name in
+                                  enumerate(config.strategy.counters)},
+        }
+
+
+def prepare(config: StrategyConfig, root: str | Path, fitted: dict[str, Any] | None = None) -> Prepared:
     from emerald.tape.reader import Tape
 
     tape = Tape(root)
@@ -401,35 +467,48 @@ def backtest(config: StrategyConfig, root: str | Path, *, fitted: np.ndarray | N
     metrics = config.strategy.signals(config.params, ctx)
     columns = [f"{name}.{o}" for name, m in metrics for o in m.spec.outputs]
     params = exec_params(ex, columns)
-    state = new_state(insts, params)
+    trig, wt, trigs, sources = scoring(config, columns, fitted)
+    return Prepared(config, Path(root), tape, start_ns, end_ns, coverage, insts, bar_ns, metrics, columns, params,
+                    trig, wt, trigs, sources, fitted)
+
+
+def backtest(config: StrategyConfig, root: str | Path, *, fitted: dict[str, Any] | None = None) -> RunResult:
+    """Backtest ``config`` on the tape at ``root`` (see module docstring); ``fitted``: the weights
+    and thresholds of a fitted artifact (``{"weights": {...}, "thresholds": {...}}``)."""
+    p = prepare(config, root, fitted)
+    state = p.new_state()
     sparams = config.params.record
     if config.mode == "event":
-        events = EventTable.from_tape(tape, config.instruments, config.strategy.kinds, start_ns, end_ns)
-        sig = MetricSet([m for _, m in metrics]).run(events) if metrics else np.zeros((len(events), 0))
-        run_events(config.strategy, sparams, events, sig, state, fitted)
+        events = p.events()
+        sig = MetricSet([m for _, m in p.metrics]).run(events) if p.metrics else np.zeros((len(events), 0))
+        run_events(config.strategy, sparams, events, sig, state, p.wt, p.trig)
         n_events = len(events)
-        prices = _prices_from_events(events, config.instruments, ex["equity_interval_s"])
+        prices = _prices_from_events(events, config.instruments, config.execution["equity_interval_s"])
     else:
-        assert bar_ns is not None
-        bars = bars_from_trades(tape, config.instruments, bar_ns, start_ns, end_ns)
-        sig = _bar_signals(metrics, bars, bar_ns, config.instruments)
-        funding = _bar_funding(tape, config.instruments, bars["ts"], bar_ns, start_ns, end_ns)
-        run_bar_matrix(config.strategy, sparams, bars, bar_ns, sig, state, funding, fitted)
+        assert p.bar_ns is not None
+        bars = bars_from_trades(p.tape, config.instruments, p.bar_ns, p.start_ns, p.end_ns)
+        sig = _bar_signals(p.metrics, bars, p.bar_ns, config.instruments)
+        funding = _bar_funding(p.tape, config.instruments, bars["ts"], p.bar_ns, p.start_ns, p.end_ns)
+        run_bar_matrix(config.strategy, sparams, bars, p.bar_ns, sig, state, funding, p.wt, p.trig)
         n_events = int(np.isfinite(bars["close"]).sum())
         prices = _prices_from_bars(bars, config.instruments)
-    finish(state, end_ns)
-    manifest = {
-        "kind": "backtest", "strategy": config.strategy.name, "config_path": str(config.path) if config.path else None,
-        "config": config.resolved(), "seed": config.seed, "code_version": code_version(),
-        "data_root": str(Path(root).resolve()), "data_hash": tape_hash(tape, config.instruments),
-        "start": _iso(start_ns), "end": _iso(end_ns), "mode": config.mode, "events": n_events,
-        "signal_columns": columns, "coverage": {"funding": coverage}, "assumptions": assumptions(ex, config.mode),
-        "fitted": fitted is not None,
-        "strategy_counters": {name: float(state.acct[0]["mem"][k]) for k, name in
-                              enumerate(config.strategy.counters)},
-    }
-    return build_result(config, state, config.instruments, start_ns=start_ns, end_ns=end_ns, manifest=manifest,
-                        prices=prices)
+    finish(state, p.end_ns)
+    result = build_result(config, state, config.instruments, start_ns=p.start_ns, end_ns=p.end_ns,
+                          manifest=p.manifest(state, n_events), prices=prices)
+    result.firings = firings_table(state, p.trigs, config.instruments)
+    return result
+
+
+def firings_table(state: State, trigs: list[Any], instruments: list[tuple[str, str]]) -> pl.DataFrame:
+    """Signal firings of a run (see :func:`emerald.strategy.score.fire_nb`)."""
+    f = state.out[8][: state.acct[0]["n_firings"]]
+    names = [t.name for t in trigs]
+    return pl.DataFrame({
+        "ts": f["ts"], "event": f["event"], "inst": pl.Series([f"{instruments[int(j)][0]}:{instruments[int(j)][1]}"
+                                                               for j in f["inst"]], dtype=pl.Utf8),
+        "signal": pl.Series([names[int(k)] for k in f["trigger"]], dtype=pl.Utf8), "direction": f["direction"],
+        "value": f["value"], "threshold": f["threshold"], "weight": f["weight"], "score_long": f["score_long"],
+        "score_short": f["score_short"]})
 
 
 def tape_hash(tape: Any, instruments: list[tuple[str, str]]) -> str:

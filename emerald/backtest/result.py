@@ -33,6 +33,9 @@ attribution
 decisions
     one row per entry order placed: ``ts, inst, action, order_id, score, price, stop, signal,
     explanation`` and ``contrib.<signal>`` per scored signal (weighted-score strategies)
+firings
+    signal firings (a scored trigger turning long or short): ``ts, event, inst, signal, direction,
+    value, threshold, weight, score_long, score_short``
 
 ``pnl`` is the decomposition ``{"price", "fees", "funding", "slippage", "total"}`` with
 ``total == price - fees - funding`` exactly (slippage is already inside ``price``; reported
@@ -70,6 +73,7 @@ class RunResult:
     stats: dict[str, Any] = field(default_factory=dict)
     go_live: list[dict[str, Any]] = field(default_factory=list)
     decisions: pl.DataFrame = field(default_factory=pl.DataFrame)
+    firings: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def digest(self) -> str:
         """sha256 of orders, fills and the equity curve (LEAN ``OrderListHash`` style): equal

@@ -12,7 +12,8 @@ State
 ``pos``     one :data:`POS_DTYPE` record per instrument: the open position and its exit state.
 ``ords``    one :data:`ORDER_STATE` record per instrument: the working order (at most one).
 ``acct``    1-element :data:`ACCOUNT_DTYPE` record: cash, equity, the day's breaker state, counters.
-``out``     the output buffers ``(fills, orders, trades, equity, refusals, positions, rets, decisions)``; the drivers grow
+``out``     the output buffers ``(fills, orders, trades, equity, refusals, positions, rets, decisions,
+            firings)``; the drivers grow
             them when :func:`room_nb` says they are nearly full (the state is explicit, so a run
             resumes where it stopped and gives the same result as one uninterrupted run).
 
@@ -213,6 +214,9 @@ ACCOUNT_DTYPE = np.dtype([
     ("n_samples", np.int64),    # equity samples taken (rolling-correlation ring position)
     ("n_decisions", np.int64),
     ("mem", np.float64, (32,)),  # the strategy's own state and counters (e.g. rejections per filter level)
+    ("fire", np.float64, (16,)),  # last direction of each scored trigger (signal firings are its changes)
+    ("n_firings", np.int64),
+    ("n_events", np.int64),     # events applied so far (the stream position; firings carry it)
     ("ts", np.int64),           # time of the last event seen
 ], align=True)
 
@@ -262,9 +266,15 @@ INTENT_DTYPE = np.dtype([
 ], align=True)
 
 N_CONTRIB = 16
+FIRING_DTYPE = np.dtype([
+    ("ts", np.int64), ("event", np.int64), ("inst", np.int64), ("trigger", np.int64), ("direction", np.int64),
+    ("value", np.float64), ("threshold", np.float64), ("weight", np.float64), ("score_long", np.float64),
+    ("score_short", np.float64),
+], align=True)
 DECISION_DTYPE = np.dtype([
     ("ts", np.int64), ("inst", np.int64), ("action", np.int64), ("order_id", np.int64), ("score", np.float64),
     ("price", np.float64), ("stop", np.float64), ("signal", np.int64), ("contrib", np.float64, (16,)),
+    ("event", np.int64),
 ], align=True)
 
 N_OUT_MARGIN = 16  # rows per instrument an event may write at most (drivers keep this much room)
@@ -340,7 +350,8 @@ def room_nb(acct, out, n_inst):
     a = acct[0]
     return (a.n_fills + need <= out[0].shape[0] and a.n_orders + need <= out[1].shape[0]
             and a.n_trades + need <= out[2].shape[0] and a.n_equity + need <= out[3].shape[0]
-            and a.n_refusals + need <= out[4].shape[0] and a.n_decisions + need <= out[7].shape[0])
+            and a.n_refusals + need <= out[4].shape[0] and a.n_decisions + need <= out[7].shape[0]
+            and a.n_firings + need <= out[8].shape[0])
 
 
 @njit(cache=True)
@@ -941,6 +952,7 @@ def clock_nb(insts, pos, ords, acct, out, params, ts):
             if pr.corr_limit < math.inf:
                 sample_rets_nb(pos, out, acct, pr.corr_window)
         a.next_sample = ts - ts % pr.equity_interval_ns + pr.equity_interval_ns
+    a.n_events += 1
     day = ts // DAY_NS
     if day != a.day:
         a.day = day
@@ -1136,6 +1148,7 @@ def log_decision_nb(acct, out, it, ts, side, order_id, px, stop):
     d[k].price = px
     d[k].stop = stop
     d[k].signal = it.signal
+    d[k].event = acct[0].n_events - 1
     for m in range(N_CONTRIB):
         d[k].contrib[m] = it.contrib[m]
     acct[0].n_decisions = k + 1

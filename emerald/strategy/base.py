@@ -64,6 +64,9 @@ class StrategyDef:
     fitted_size: int = 0
     score_labels: tuple[str, ...] = ()  # weighted-score strategies: one short label per trigger (explanations)
     counters: tuple[str, ...] = ()  # names of the acct[0].mem slots the kernel counts in (reported per run)
+    # scored conditions (emerald.strategy.score.Trigger) from (params, signal column names): the
+    # weighted score, the signal firings the recorder logs and the fitter's weights/thresholds
+    triggers: Callable[[Params, list[str]], list[Any]] | None = None
     source: str = ""
     params_dtype: np.dtype = field(default=None)  # type: ignore[assignment]
 

@@ -50,6 +50,7 @@ class Trigger:
     weight: float
     upper: float = math.inf
     move_column: int = -1  # ABS: the column whose sign gives the direction
+    inst: int = 0  # the instrument the condition is about (signal firings are logged on it)
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
@@ -57,10 +58,12 @@ class Trigger:
 
 
 def pack(triggers: list[Trigger]) -> np.ndarray:
-    """The triggers as a float64 ``(n, 5)`` table: column, op, upper, move column, unused."""
+    """The triggers as a float64 ``(n, 5)`` table: column, op, upper, move column, instrument."""
+    if len(triggers) > 16:
+        raise ConfigError(f"at most 16 scored triggers per strategy, got {len(triggers)}")
     t = np.zeros((len(triggers), 5))
     for i, tr in enumerate(triggers):
-        t[i] = (tr.column, OPS[tr.op], tr.upper, tr.move_column, 0.0)
+        t[i] = (tr.column, OPS[tr.op], tr.upper, tr.move_column, tr.inst)
     return t
 
 
@@ -84,6 +87,32 @@ def resolve(triggers: list[Trigger], fitted: dict[str, Any] | None = None) -> tu
     return vec, sources
 
 
+@njit(cache=True, inline="always")
+def direction_nb(sig, table, wt, i):
+    """Direction (+1 long, -1 short, 0 none) trigger ``i`` gives for the signal row ``sig``."""
+    n = table.shape[0]
+    c = int(table[i, 0])
+    op = int(table[i, 1])
+    x = sig[c]
+    th = wt[n + i]
+    if x != x:
+        return 0.0
+    if op == 0:
+        return 1.0 if x > th else 0.0
+    if op == 1:
+        return 1.0 if x < th else 0.0
+    if op == 2:
+        return 1.0 if x > th else (-1.0 if x < -th else 0.0)
+    if op == 3:
+        m = int(table[i, 3])
+        if abs(x) > th and m >= 0 and sig[m] == sig[m] and sig[m] != 0.0:
+            return 1.0 if sig[m] > 0 else -1.0
+        return 0.0
+    if th < abs(x) < table[i, 2]:
+        return -1.0 if x > 0 else 1.0
+    return 0.0
+
+
 @njit(cache=True)
 def score_nb(sig, table, wt, contrib):
     """Long and short scores of the signal row ``sig``; ``wt`` = ``[weights, thresholds]``;
@@ -92,26 +121,8 @@ def score_nb(sig, table, wt, contrib):
     long_s = 0.0
     short_s = 0.0
     for i in range(n):
-        c = int(table[i, 0])
-        op = int(table[i, 1])
-        x = sig[c]
+        d = direction_nb(sig, table, wt, i)
         w = wt[i]
-        th = wt[n + i]
-        d = 0.0
-        if x == x:
-            if op == 0:
-                d = 1.0 if x > th else 0.0
-            elif op == 1:
-                d = 1.0 if x < th else 0.0
-            elif op == 2:
-                d = 1.0 if x > th else (-1.0 if x < -th else 0.0)
-            elif op == 3:
-                m = int(table[i, 3])
-                if abs(x) > th and m >= 0 and sig[m] == sig[m] and sig[m] != 0.0:
-                    d = 1.0 if sig[m] > 0 else -1.0
-            else:
-                if th < abs(x) < table[i, 2]:
-                    d = -1.0 if x > 0 else 1.0
         if i < contrib.shape[0]:
             contrib[i] = d * w
         if d > 0:
@@ -158,3 +169,39 @@ def _decimals(px: float) -> int:
     if px >= 10:
         return 2
     return 4
+
+
+@njit(cache=True)
+def fire_nb(acct, out, table, wt, sig, ts, event):
+    """Signal firings: each time a trigger's direction changes to long or short (an edge, not a
+    level), append a row to ``out[8]`` with the value, threshold, weight and both scores. The
+    backtester and the recorder both call this from the same loop step, so their logs agree."""
+    n = table.shape[0]
+    if n == 0 or wt.shape[0] < 2 * n:
+        return
+    a = acct[0]
+    long_s = 0.0
+    short_s = 0.0
+    for i in range(n):
+        d = direction_nb(sig, table, wt, i)
+        if d > 0:
+            long_s += wt[i]
+        elif d < 0:
+            short_s += wt[i]
+    f = out[8]
+    for i in range(n):
+        d = direction_nb(sig, table, wt, i)
+        if d != 0.0 and d != a.fire[i]:
+            k = a.n_firings
+            f[k].ts = ts
+            f[k].event = event
+            f[k].inst = int(table[i, 4])
+            f[k].trigger = i
+            f[k].direction = int(d)
+            f[k].value = sig[int(table[i, 0])]
+            f[k].threshold = wt[n + i]
+            f[k].weight = wt[i]
+            f[k].score_long = long_s
+            f[k].score_short = short_s
+            a.n_firings = k + 1
+        a.fire[i] = d

@@ -1,0 +1,1 @@
+"""Forward testing: the recorder (signal log), outcome labels, per-signal performance."""
