@@ -9,7 +9,7 @@ import typer
 
 from emerald import __version__
 from emerald.cli import backtest as bt
-from emerald.cli import data, signals
+from emerald.cli import data, forward, signals
 
 app = typer.Typer(
     help="EMERALD: research-first backtesting and paper trading for crypto perps. One set of kernels for "
@@ -24,6 +24,7 @@ strategies_app.command("list")(bt.strategies_list)
 app.add_typer(strategies_app, name="strategies")
 app.command("backtest")(bt.backtest)
 app.command("sweep")(bt.sweep)
+app.command("record")(forward.record)
 
 
 @app.command("demo")
