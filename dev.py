@@ -52,6 +52,22 @@ def setup() -> None:
     STAMP.write_text(want)
 
 
+def ensure_chromium() -> None:
+    """The report tests open the HTML reports in headless Chromium (Debian's package)."""
+    import shutil
+
+    if shutil.which("chromium") or os.environ.get("EMERALD_CHROMIUM"):
+        return
+    if not shutil.which("apt-get"):
+        print("chromium not found and no apt-get: the browser tests will fail", file=sys.stderr)
+        return
+    sudo = [] if hasattr(os, "geteuid") and os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if run([*sudo, "apt-get", "install", "-y", "-q", "chromium"], env=env) != 0:
+        run([*sudo, "apt-get", "update", "-q"], env=env)
+        run([*sudo, "apt-get", "install", "-y", "-q", "chromium"], env=env)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test", "bench", "setup"):
         print(__doc__)
@@ -68,6 +84,7 @@ def main(argv: list[str]) -> int:
         for script in sorted((ROOT / "benchmarks").glob("*.py")):
             code |= run([PY, script, *rest], env=env)
         return code
+    ensure_chromium()
     code = run([PY, "-m", "pytest", *rest], env=env)
     if code == 5:
         print("no test ran: failing on purpose", file=sys.stderr)
