@@ -25,6 +25,22 @@ app.add_typer(strategies_app, name="strategies")
 app.command("backtest")(bt.backtest)
 app.command("sweep")(bt.sweep)
 app.command("record")(forward.record)
+docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
+app.add_typer(docs_app, name="docs")
+
+
+@docs_app.command("cli")
+def docs_cli(write: Annotated[bool, typer.Option("--write", help="Write docs/cli.md instead of printing.")] = False
+             ) -> None:
+    """Generate the CLI reference (docs/cli.md) from the commands themselves."""
+    from emerald.cli.reference import DOCS_PATH, render
+
+    text = render(app)
+    if write:
+        DOCS_PATH.write_text(text)
+        print(f"wrote {DOCS_PATH}")
+    else:
+        print(text, end="")
 
 
 @app.command("demo")
