@@ -90,7 +90,7 @@ def check_execution(values: dict[str, Any], where: str = "[execution]") -> dict[
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: [execution] must be a table, was {values!r}")
     out: dict[str, Any] = {}
-    for name, value in values.items():
+    for name in values:
         if name not in BY_NAME:
             hint = get_close_matches(name, list(BY_NAME), n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else ""

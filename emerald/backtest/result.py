@@ -76,10 +76,10 @@ class RunResult:
     firings: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def digest(self) -> str:
-        """sha256 of orders, fills and the equity curve (LEAN ``OrderListHash`` style): equal
-        digests mean equal results, whatever the executor, worker count or chunk size."""
+        """sha256 of orders, fills, trades and the equity curve (LEAN ``OrderListHash`` style):
+        equal digests mean equal results, whatever the executor, worker count or chunk size."""
         h = hashlib.sha256()
-        for name in ("orders", "fills", "equity"):
+        for name in ("orders", "fills", "trades", "equity"):
             df: pl.DataFrame = getattr(self, name)
             h.update(name.encode())
             h.update(orjson.dumps(df.columns))

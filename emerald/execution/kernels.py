@@ -421,7 +421,7 @@ def recompute_account_nb(insts, pos, acct):
 
 
 @njit(cache=True)
-def _close_trade_nb(pos, acct, out, j, ts, px, reason):
+def _close_trade_nb(pos, acct, out, j, ts, px, reason, kind, cs):
     p = pos[j]
     t = out[2]
     k = acct[0].n_trades
@@ -438,7 +438,7 @@ def _close_trade_nb(pos, acct, out, j, ts, px, reason):
     t[k].funding = p.funding
     t[k].slippage = p.slip
     t[k].pnl = p.price_pnl - p.fees - p.funding
-    t[k].notional = abs(p.trade_qty) * p.entry_px
+    t[k].notional = notional_nb(kind, cs, p.trade_qty, p.entry_px)
     t[k].risk = p.risk
     t[k].exit_reason = reason
     t[k].signal = p.signal
@@ -484,7 +484,7 @@ def apply_fill_nb(insts, pos, acct, out, j, ts, side, qty, px, fee_rate, maker, 
         p.qty += side * close_q
         if abs(p.qty) <= 1e-12 * max(1.0, close_q):
             p.qty = 0.0
-            _close_trade_nb(pos, acct, out, j, ts, px, reason)
+            _close_trade_nb(pos, acct, out, j, ts, px, reason, kind, cs)
             p.avg = 0.0
         remaining = qty - close_q
         fee = fee * (1.0 - share)
@@ -656,7 +656,9 @@ def book_walk_nb(side, qty, bid_px, bid_qty, ask_px, ask_qty, row, levels):
 @njit(cache=True)
 def resolve_qty_nb(insts, pos, acct, params, j, o, px, fee_rate):
     """Quantity of a working order at fill time: whole position for exits, all free cash for
-    SIZE_ALL_CASH entries (minus the fee), the planned size otherwise, decayed with the signal's age."""
+    SIZE_ALL_CASH entries (minus the fee; a reversal: the position plus what the equity left after
+    closing it at ``px``, less the closing fee, buys), the planned size otherwise, decayed with the
+    signal's age."""
     p = pos[j]
     if o.exit:
         return abs(p.qty)
@@ -664,11 +666,15 @@ def resolve_qty_nb(insts, pos, acct, params, j, o, px, fee_rate):
     if q == math.inf:
         ins = insts[j]
         free = acct[0].equity
+        reverse = p.qty != 0.0 and (p.qty > 0) != (o.side > 0)
+        if reverse:
+            free += (upnl_nb(ins.kind, ins.contract_size, p.qty, p.avg, px) - p.upnl
+                     - fee_nb(ins.kind, ins.contract_size, abs(p.qty), px, fee_rate))
         if ins.kind == INVERSE:
             q = free / (ins.contract_size * (1.0 + fee_rate))
         else:
             q = free / (px * (1.0 + fee_rate))
-        if p.qty != 0.0 and (p.qty > 0) != (o.side > 0):
+        if reverse:
             q += abs(p.qty)
     return q
 
@@ -1028,6 +1034,8 @@ def submit_nb(insts, pos, ords, acct, out, params, it, ts):
     a = acct[0]
     if it.action == CLOSE:
         if p.qty == 0.0:
+            if ords[j].active:  # go flat: a working entry is cancelled
+                done_order_nb(out, ords[j], ST_CANCELLED, ts, NAN)
             return False
         exit_market_nb(pos, ords, acct, out, params, j, ts, it.reason)
         return True
