@@ -43,6 +43,20 @@ def docs_cli(write: Annotated[bool, typer.Option("--write", help="Write docs/cli
         print(text, end="")
 
 
+@docs_app.command("formats")
+def docs_formats(write: Annotated[bool, typer.Option("--write", help="Write docs/tape-formats.md.")] = False
+                 ) -> None:
+    """Generate the import-format reference (docs/tape-formats.md) from the importer modules."""
+    from emerald.cli.reference import FORMATS_PATH, render_formats
+
+    text = render_formats()
+    if write:
+        FORMATS_PATH.write_text(text)
+        print(f"wrote {FORMATS_PATH}")
+    else:
+        print(text, end="")
+
+
 @app.command("demo")
 def demo(
     root: Annotated[Path, typer.Option("--root", help="Where to build the demo tape.")] = Path("demo-tape"),

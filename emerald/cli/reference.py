@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+FORMATS_PATH = DOCS_PATH.with_name("tape-formats.md")
 
 
 def _walk(cmd: Any, path: list[str]) -> list[tuple[list[str], Any]]:
@@ -75,4 +76,30 @@ def render(app: typer.Typer) -> str:
                 lines.append(f"| {names} | {kind} | {'required' if o.required else _default(o)} | "
                              f"{(o.help or '').replace('|', '/')} |")
             lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_formats() -> str:
+    """``docs/tape-formats.md``: every import format with its module's documentation (layouts,
+    quirks, what maps to which tape kind), in the order of the importer registry."""
+    import inspect
+    from importlib import import_module
+
+    from emerald.tape.importers import IMPORTERS
+
+    lines = ["# Tape formats", "",
+             "Generated from the importer modules by `emerald docs formats --write`; a test fails when this file is "
+             "stale. Import with `emerald data import FORMAT FILES... --root DIR` (`--venue/--symbol` when the file "
+             "does not say, `--tz` when its times carry no zone). Every import reports lines in = parsed + rejected "
+             "(by reason) and, per tape kind, rows in = written + duplicates + quarantined.", ""]
+    seen: set[str] = set()
+    modules = []
+    for fmt, target in IMPORTERS.items():
+        module = target.partition(":")[0]
+        if module not in seen:
+            seen.add(module)
+            modules.append((module, [f for f, t in IMPORTERS.items() if t.partition(":")[0] == module]))
+    for module, fmts in modules:
+        doc = inspect.getdoc(import_module(module)) or ""
+        lines += [f"## {', '.join(f'`{f}`' for f in fmts)}", "", f"Module: `{module}`", "", doc.strip(), ""]
     return "\n".join(lines).rstrip() + "\n"

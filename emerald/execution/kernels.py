@@ -729,7 +729,8 @@ def try_fill_nb(insts, pos, ords, acct, out, params, j, ts, ref_buy, ref_sell, t
         q *= max(0.0, 1.0 - age / pr.expiry_ns)
     if not (q > 0.0):
         done_order_nb(out, o, ST_CANCELLED, ts, 0.0)
-        refuse_nb(acct, out, ts, j, o.side, R_ZERO, q)
+        if not o.exit:  # an exit whose position is already gone (stopped, liquidated) just lapses
+            refuse_nb(acct, out, ts, j, o.side, R_ZERO, q)
         return False
     stop = o.stop
     done_order_nb(out, o, ST_FILLED, ts, q)
