@@ -94,7 +94,7 @@ def render_formats() -> str:
              "(by reason) and, per tape kind, rows in = written + duplicates + quarantined.", ""]
     seen: set[str] = set()
     modules = []
-    for fmt, target in IMPORTERS.items():
+    for target in IMPORTERS.values():
         module = target.partition(":")[0]
         if module not in seen:
             seen.add(module)
