@@ -227,6 +227,7 @@ STRATEGY = StrategyDef(
     execution={"sizing": "risk", "trail_pct": None},
     validate=_validate,
     score_labels=LABELS,
+    triggers=lambda p, columns: triggers(p),
     source="emerald-gameplan.md 1.3 (multi-timeframe convergence score), 3.1 (position sizing by conviction), "
            "3.2 (ATR stops by conviction)",
 )

@@ -272,6 +272,8 @@ STRATEGY = StrategyDef(
                "adverse_exits": True, "trail_pct": 0.5},
     validate=_validate,
     score_labels=LABELS,
+    triggers=lambda p, columns: triggers(p, 1),  # firings and fitting: the long-side table (weights are shared)
+    score_max=8.0,
     counters=COUNTERS,
     source="algo-engine-design.md 2.3 (four-level hierarchy), 2.2.2 (secondary filters, confluence 3.0), 2.5 "
            "(0.5 % trailing stop), 2.6 (cascade reversal, consecutive adverse moves)",

@@ -276,7 +276,8 @@ def _names(codes: np.ndarray) -> pl.Series:
 
 
 def build_result(config: StrategyConfig, state: State, instruments: list[tuple[str, str]], *, start_ns: int,
-                 end_ns: int, manifest: dict[str, Any], prices: pl.DataFrame) -> RunResult:
+                 end_ns: int, manifest: dict[str, Any], prices: pl.DataFrame,
+                 trigger_values: np.ndarray | None = None) -> RunResult:
     from emerald.backtest.stats import compute_stats, go_live_table
 
     a = state.acct[0]
@@ -336,15 +337,19 @@ def build_result(config: StrategyConfig, state: State, instruments: list[tuple[s
            "slippage": float(fills_a["slippage"].sum()), "total": total}
     result = RunResult(manifest=manifest, orders=orders, fills=fills, trades=trades, equity=equity,
                        positions=positions, refusals=refusals, prices=prices, attribution=attribution, pnl=pnl,
-                       decisions=decisions_table(config.strategy, state.out[7][: a["n_decisions"]], names))
+                       decisions=decisions_table(config.strategy, state.out[7][: a["n_decisions"]], names,
+                                                 trigger_values))
     result.stats = compute_stats(equity, trades, start_ns=start_ns, end_ns=end_ns,
                                  initial_equity=float(state.params[0]["initial_equity"]), pnl=pnl, fills=fills)
     result.go_live = go_live_table(result.stats)
     return result
 
 
-def decisions_table(strategy: StrategyDef, d: np.ndarray, names: list[str]) -> pl.DataFrame:
-    """The decision log with an explanation line per entry (see :func:`emerald.strategy.score.explain`)."""
+def decisions_table(strategy: StrategyDef, d: np.ndarray, names: list[str], values: np.ndarray | None = None
+                    ) -> pl.DataFrame:
+    """The decision log with an explanation line per entry (see :func:`emerald.strategy.score.explain`);
+    ``values``: per decision, the raw value of each scored trigger's signal column (explanations
+    then show "OB +0.68" rather than the weighted contribution)."""
     from emerald.strategy.score import explain
 
     labels = list(strategy.score_labels or strategy.signal_names)
@@ -359,8 +364,9 @@ def decisions_table(strategy: StrategyDef, d: np.ndarray, names: list[str]) -> p
     cols["explanation"] = pl.Series([
         explain(names[int(r["inst"])], int(r["action"]), float(r["price"]), float(r["score"]),
                 r["contrib"][: len(strategy.score_labels)] if strategy.score_labels else np.zeros(0),
-                labels if strategy.score_labels else [], stop=float(r["stop"]))
-        for r in d], dtype=pl.Utf8)
+                labels if strategy.score_labels else [], stop=float(r["stop"]),
+                values=None if values is None else [float(v) for v in values[k]], max_score=strategy.score_max)
+        for k, r in enumerate(d)], dtype=pl.Utf8)
     return pl.DataFrame(cols)
 
 
@@ -493,8 +499,12 @@ def backtest(config: StrategyConfig, root: str | Path, *, fitted: dict[str, Any]
         n_events = int(np.isfinite(bars["close"]).sum())
         prices = _prices_from_bars(bars, config.instruments)
     finish(state, p.end_ns)
+    values = None
+    if config.mode == "event" and p.trigs and config.strategy.score_labels:
+        events_of = state.out[7][: state.acct[0]["n_decisions"]]["event"]
+        values = sig[events_of][:, [t.column for t in p.trigs]]
     result = build_result(config, state, config.instruments, start_ns=p.start_ns, end_ns=p.end_ns,
-                          manifest=p.manifest(state, n_events), prices=prices)
+                          manifest=p.manifest(state, n_events), prices=prices, trigger_values=values)
     result.firings = firings_table(state, p.trigs, config.instruments)
     return result
 

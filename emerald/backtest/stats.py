@@ -19,7 +19,8 @@ Formulas (``E`` = equity, ``E0`` = ``initial_equity``, ``E_end`` = last row's eq
 ``T`` = ``end_ns - start_ns``)
 ------------------------------------------------------------------------------------------------
 - ``total_return_pct = (E_end / E0 - 1) * 100``
-- ``cagr_pct = ((E_end / E0) ** (YEAR_NS / T) - 1) * 100`` (-100 when the account is wiped out)
+- ``cagr_pct = ((E_end / E0) ** (YEAR_NS / T) - 1) * 100`` (-100 when the account is wiped out; +inf when a
+  very short run's annualised growth does not fit a float)
 - periodic returns: ``P = period_ns``; grid ``t_k = start_ns + k P`` for ``k = 0..floor(T / P)``
   (the last partial period is dropped); ``r_k = E(t_k) / E(t_{k-1}) - 1`` with ``E(t)`` as of ``t``;
   ``A = YEAR_NS / P`` periods per year; risk-free rate 0.
@@ -186,7 +187,9 @@ def compute_stats(equity: pl.DataFrame, trades: pl.DataFrame, *, start_ns: int, 
     growth = _ratio(final, initial_equity)
     total_return = (growth - 1.0) * 100.0
     if span > 0 and growth > 0:
-        cagr = (growth ** (YEAR_NS / span) - 1.0) * 100.0
+        # in logs: a short run's growth raised to (year / span) overflows a float; that is +inf %
+        log_cagr = math.log(growth) * (YEAR_NS / span)
+        cagr = (math.expm1(log_cagr) * 100.0) if log_cagr < 700.0 else math.inf
     elif span > 0 and growth <= 0:
         cagr = -100.0
     else:

@@ -149,7 +149,7 @@ def explain(inst: str, action: int, price: float, score: float, contrib: np.ndar
     parts = [f"{base} {side}" + (f" {price:,.{_decimals(price)}f}" if side != "NO TRADE" and math.isfinite(price)
                                  else "")]
     if math.isfinite(score):
-        parts.append(f"score {score:.0f}/{max_score:.0f}")
+        parts.append(f"score {score:.0f}/{max_score:.0f}" if max_score > 10 else f"score {score:.1f}/{max_score:g}")
     for k, label in enumerate(labels):
         if k < len(contrib) and contrib[k] != 0:
             v = values[k] if values is not None and k < len(values) else contrib[k]
