@@ -60,15 +60,35 @@ def backtest(
     end: ToOpt = None,
     report: ReportOpt = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write an HTML report.")] = False,
+    fitted: Annotated[str | None, typer.Option("--fitted", help="ARTIFACT.json (its weights and thresholds), or "
+                                               "'walk-forward' (refit before each period on the past only).")] = None,
+    folds: Annotated[int, typer.Option(help="Periods of --fitted walk-forward.")] = 4,
+    log: Annotated[Path | None, typer.Option("--log", help="Signal log to fit from (--fitted walk-forward; "
+                                             "default: label a backtest of the declared defaults).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Backtest a strategy on a tape; print the statistics and write the HTML report."""
+    """Backtest a strategy on a tape; print the statistics and write the HTML report. With --fitted,
+    in-sample and out-of-sample are reported separately."""
     with handle_errors(as_json):
         from emerald.backtest.engine import backtest as run
-        from emerald.report.html import write_report
+        from emerald.report.html import write_report, write_sweep_report
         from emerald.strategy.base import load_config
 
         cfg = load_config(config, start=start, end=end)
+        if fitted is not None:
+            from emerald.cli.fit import print_fitted
+            from emerald.fit.walkforward import backtest_fitted
+
+            res = backtest_fitted(cfg, root, fitted, folds=folds, log=log)
+            path = None if no_report else write_sweep_report(res.sweep, report or _default_report(
+                f"{cfg.strategy.name}-fitted"))
+            if as_json:
+                emit_json({"ok": True, **res.summary(), "report": str(path) if path else None})
+            else:
+                print_fitted(res)
+                if path is not None:
+                    console.print(f"report: [bold]{path}[/]")
+            return
         result = run(cfg, root)
         path = None
         if not no_report:

@@ -1,4 +1,5 @@
-"""``emerald record`` (and, as they land, ``label`` and ``fit``): the forward-test commands."""
+"""``emerald record``: the forward-test recorder command (``label``, ``signals report`` and ``fit`` live in
+signal_report.py and fit.py)."""
 
 from __future__ import annotations
 

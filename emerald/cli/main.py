@@ -10,6 +10,7 @@ import typer
 from emerald import __version__
 from emerald.cli import backtest as bt
 from emerald.cli import data, forward, signal_report, signals
+from emerald.cli import fit as fit_cli
 
 app = typer.Typer(
     help="EMERALD: research-first backtesting and paper trading for crypto perps. One set of kernels for "
@@ -26,6 +27,7 @@ app.command("backtest")(bt.backtest)
 app.command("sweep")(bt.sweep)
 app.command("record")(forward.record)
 app.command("label")(signal_report.label)
+app.command("fit")(fit_cli.fit)
 signals.app.command("report")(signal_report.signals_report)
 docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
