@@ -69,16 +69,12 @@ def decide_nb(i, ts, kind, inst, f, sig, pos, ords, acct, sp, fitted, intents):
     wt = weights_nb(sp, fitted)
     if not (tox > wt[1]) or not (z == z) or z == 0.0 or wt[0] <= 0.0:
         return 0
-    if z > 0.0:
-        set_intent_nb(intents, 0, PERP, LONG, signal=0)
-        c[0] += 1.0
-    else:
-        set_intent_nb(intents, 0, PERP, SHORT, signal=1)
-        c[1] += 1.0
+    side = 1.0 if z > 0.0 else -1.0
+    set_intent_nb(intents, 0, PERP, LONG if side > 0.0 else SHORT, signal=0 if side > 0.0 else 1)
+    c[0 if side > 0.0 else 1] += 1.0
     it = intents[0]
     it.score = wt[0]
-    it.contrib[0] = tox
-    it.contrib[1] = z
+    it.contrib[0] = side * wt[0]  # the trigger's signed contribution (+ long, - short)
     return 1
 
 
@@ -120,7 +116,7 @@ STRATEGY = StrategyDef(
     signal_names=("toxic_up", "toxic_down"),
     kinds=("trades", "funding", "prices"),
     execution={"max_hold_s": 3600.0},
-    score_labels=("toxicity", "move z"),
+    score_labels=("toxicity",),
     counters=("entries_long", "entries_short", "move_exits"),
     triggers=triggers,
     source="cto-review-revised-direction.md IV.2 (Order Flow Toxicity: calculate_flow_toxicity window=10, "

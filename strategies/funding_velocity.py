@@ -30,7 +30,7 @@ from numba import njit
 
 from emerald.errors import ConfigError
 from emerald.execution.kernels import CLOSE, LONG, SHORT, set_intent_nb
-from emerald.signals.base import HOUR_NS, MINUTE_NS, Metric, Param
+from emerald.signals.base import HOUR_NS, MINUTE_NS, Metric, Param, get_spec
 from emerald.strategy.base import StrategyDef
 from emerald.strategy.score import Trigger
 
@@ -71,41 +71,45 @@ def decide_nb(i, ts, kind, inst, f, sig, pos, ords, acct, sp, fitted, intents):
     if wt[0] <= 0.0:
         return 0
     if acc > wt[1]:
-        set_intent_nb(intents, 0, PERP, LONG, signal=0)
-        c[0] += 1.0
+        side = 1.0
     elif acc < -wt[1]:
-        set_intent_nb(intents, 0, PERP, SHORT, signal=1)
-        c[1] += 1.0
+        side = -1.0
     else:
         return 0
+    set_intent_nb(intents, 0, PERP, LONG if side > 0.0 else SHORT, signal=0 if side > 0.0 else 1)
+    c[0 if side > 0.0 else 1] += 1.0
     it = intents[0]
     it.score = wt[0]
-    it.contrib[0] = acc * 100.0
-    it.contrib[1] = sig[C_VS] * 100.0
+    it.contrib[0] = side * wt[0]  # the trigger's signed contribution (+ long, - short)
     return 1
+
+
+def _metric_values(v):
+    """The ``funding_velocity`` parameters from the strategy's (hours, minutes)."""
+    return dict(inst=PERP, settled_only=v["settled_only"], interval_ns=v["interval_h"] * HOUR_NS,
+                short_ns=v["short_h"] * HOUR_NS, long_ns=v["long_h"] * HOUR_NS, bucket_ns=v["bucket_min"] * MINUTE_NS)
 
 
 def signals(p, ctx):
     if ctx.mode != "event":
         raise ConfigError(f"funding_velocity: runs in event mode only (it reads funding events), was mode {ctx.mode!r}")
-    return [("fv", Metric("funding_velocity", inst=PERP, settled_only=p.settled_only, interval_ns=p.interval_h * HOUR_NS,
-                          short_ns=p.short_h * HOUR_NS, long_ns=p.long_h * HOUR_NS,
-                          bucket_ns=p.bucket_min * MINUTE_NS))]
+    return [("fv", Metric("funding_velocity", **_metric_values(p.as_dict())))]
 
 
 def triggers(p, columns):
     """One scored condition: the acceleration beyond +/- accel_pct (a fraction per interval)."""
-    return [Trigger("acceleration", "accel %", columns.index("fv.acceleration"), "sign", p.accel_pct / 100.0,
+    return [Trigger("acceleration", "accel", columns.index("fv.acceleration"), "sign", p.accel_pct / 100.0,
                     W_ACCEL, inst=PERP)]
 
 
 def _validate(v):
     if v["long_h"] <= v["short_h"]:
         raise ConfigError(f"funding_velocity: `long_h` must be above `short_h` ({v['short_h']}), was {v['long_h']}")
-    for key in ("short_h", "long_h"):
-        if (v[key] * 60) % v["bucket_min"] or v[key] * 60 // v["bucket_min"] > 4032:
-            raise ConfigError(f"funding_velocity: `{key}` must be a multiple of bucket_min ({v['bucket_min']} min) "
-                              f"and at most 4032 of them, was {v[key]} h")
+    try:
+        get_spec("funding_velocity").make_params(**_metric_values(v))
+    except ConfigError as exc:
+        raise ConfigError(f"funding_velocity: lags short_h/long_h = {v['short_h']}/{v['long_h']} h at bucket_min "
+                          f"{v['bucket_min']} do not fit the metric: {exc}") from None
 
 
 STRATEGY = StrategyDef(
@@ -130,7 +134,7 @@ STRATEGY = StrategyDef(
     kinds=("funding", "trades", "bars", "prices"),
     execution={"trail_pct": None},
     validate=_validate,
-    score_labels=("accel %", "velocity 4h %"),
+    score_labels=("accel",),
     counters=("entries_long", "entries_short", "slowdown_exits"),
     triggers=triggers,
     source="cto-review-revised-direction.md II.2 Strategy A (calculate_funding_velocity, acceleration > 0.05: "

@@ -40,7 +40,7 @@ from numba import njit
 
 from emerald.errors import ConfigError
 from emerald.execution.kernels import CLOSE, LONG, SHORT, set_intent_nb
-from emerald.signals.base import DAY_NS, HOUR_NS, Metric, Param
+from emerald.signals.base import HOUR_NS, Metric, Param, get_spec
 from emerald.strategy.base import StrategyDef
 from emerald.strategy.score import Trigger
 
@@ -98,14 +98,21 @@ def decide_nb(i, ts, kind, inst, f, sig, pos, ords, acct, sp, fitted, intents):
         return 0
     if side == 0:
         return 0
-    set_intent_nb(intents, 0, PERP, LONG if side > 0 else SHORT, signal=0 if side == -crowd else 1)
-    c[0 if side == -crowd else 1] += 1.0
+    fading = side == -crowd
+    set_intent_nb(intents, 0, PERP, LONG if side > 0 else SHORT, signal=0 if fading else 1)
+    c[0 if fading else 1] += 1.0
     it = intents[0]
     it.score = score
-    it.contrib[0] = ann
-    it.contrib[1] = ratio if side == -crowd else 0.0
-    it.contrib[2] = ratio if side == crowd else 0.0
+    it.contrib[0] = side * wt[0]  # the triggers' signed contributions (+ long, - short)
+    it.contrib[1] = side * wt[1] if fading and ratio < wt[4] else 0.0
+    it.contrib[2] = side * wt[2] if not fading and ratio > wt[5] else 0.0
     return 1
+
+
+def _volume_values(v):
+    """The ``volume_filter`` parameters: candles of ``recent_h``, averaged over ``long_h``."""
+    return dict(inst=PERP, bar_ns=v["recent_h"] * HOUR_NS, source=v["volume_source"],
+                n_bars=v["long_h"] // v["recent_h"], multiple=v["surging"])
 
 
 def signals(p, ctx):
@@ -113,8 +120,7 @@ def signals(p, ctx):
         raise ConfigError(f"funding_volume: runs in event mode only (it reads funding events), was mode {ctx.mode!r}")
     return [("funding", Metric("funding_annualized", inst=PERP, settled_only=p.settled_only,
                                interval_ns=p.interval_h * HOUR_NS)),
-            ("vol", Metric("volume_filter", inst=PERP, bar_ns=p.recent_h * HOUR_NS, source=p.volume_source,
-                           n_bars=p.long_h // p.recent_h, multiple=p.surging))]
+            ("vol", Metric("volume_filter", **_volume_values(p.as_dict())))]
 
 
 def triggers(p, columns):
@@ -129,9 +135,14 @@ def triggers(p, columns):
 def _validate(v):
     if v["falling"] >= v["surging"]:
         raise ConfigError(f"funding_volume: `falling` must be below `surging` ({v['surging']}), was {v['falling']}")
-    if DAY_NS % (v["recent_h"] * HOUR_NS) or v["long_h"] % v["recent_h"] or v["long_h"] <= v["recent_h"]:
-        raise ConfigError(f"funding_volume: `recent_h` must divide 24 and `long_h` be a larger multiple of it, were "
-                          f"{v['recent_h']} and {v['long_h']}")
+    if v["long_h"] % v["recent_h"] or v["long_h"] <= v["recent_h"]:
+        raise ConfigError(f"funding_volume: `long_h` must be a larger multiple of `recent_h`, were {v['long_h']} and "
+                          f"{v['recent_h']}")
+    try:
+        get_spec("volume_filter").make_params(**_volume_values(v))
+    except ConfigError as exc:
+        raise ConfigError(f"funding_volume: recent_h = {v['recent_h']} h, long_h = {v['long_h']} h do not fit "
+                          f"volume_filter: {exc}") from None
 
 
 STRATEGY = StrategyDef(

@@ -48,7 +48,7 @@ from numba import njit
 
 from emerald.errors import ConfigError
 from emerald.execution.kernels import CLOSE, LONG, SHORT, set_intent_nb
-from emerald.signals.base import HOUR_NS, MINUTE_NS, Metric, Param
+from emerald.signals.base import HOUR_NS, MINUTE_NS, Metric, Param, get_spec
 from emerald.strategy.base import StrategyDef
 from emerald.strategy.score import Trigger
 
@@ -58,7 +58,6 @@ C_SHORT, C_MID, C_LONG, C_PRICE, C_REGIME = range(5)
 NAMES = ("oi_24h_rise", "oi_7d_rise", "price_24h", "oi_4h_spike", "oi_24h_falling", "squeeze_price")
 LABELS = ("OI 24h", "OI 7d", "price 24h", "OI 4h", "OI 24h falling", "price 24h up")
 WEIGHTS = (30.0, 30.0, 40.0, 40.0, 30.0, 30.0)
-SOURCE = (C_MID, C_LONG, C_PRICE, C_SHORT, C_MID, C_PRICE)  # the column of each trigger
 N = len(NAMES)
 ACCUMULATION, DISTRIBUTION, FADE = 1.0, -1.0, -2.0
 
@@ -71,7 +70,8 @@ def weights_nb(sp, fitted):
         return fitted
     s = sp[0]
     wt = np.empty(2 * N)
-    wt[0], wt[1], wt[2], wt[3], wt[4], wt[5] = 30.0, 30.0, 40.0, 40.0, 30.0, 30.0
+    for k in range(N):
+        wt[k] = WEIGHTS[k]
     wt[6] = s.oi_mid_pct / 100.0
     wt[7] = s.oi_long_pct / 100.0
     wt[8] = s.price_pct / 100.0
@@ -157,21 +157,27 @@ def decide_nb(i, ts, kind, inst, f, sig, pos, ords, acct, sp, fitted, intents):
         set_intent_nb(intents, 0, PERP, SHORT, signal=2)
         c[2] += 1.0
     it.score = score
-    for k in range(N):  # explanation: the changes (%) of the setup's conditions that held
+    side = 1.0 if setup > 0.0 else -1.0
+    for k in range(N):  # the signed contributions (+ long, - short) of the setup's conditions that held
         on = it.contrib[k] != 0.0 and (k < 3) == (setup != FADE)
-        it.contrib[k] = sig[SOURCE[k]] * 100.0 if on else 0.0
+        it.contrib[k] = side * it.contrib[k] if on else 0.0
     m[0] = setup
     return 1
+
+
+def _metric_values(v):
+    """The ``open_interest_change`` parameters from the strategy's (hours, %)."""
+    return dict(inst=PERP, oi_field=v["oi_field"], price_source=0, short_ns=v["short_h"] * HOUR_NS,
+                mid_ns=v["mid_h"] * HOUR_NS, long_ns=v["long_h"] * HOUR_NS, price_ns=v["price_h"] * HOUR_NS,
+                bucket_ns=v["bucket_min"] * MINUTE_NS, oi_mid_pct=v["oi_mid_pct"] / 100.0,
+                oi_long_pct=v["oi_long_pct"] / 100.0, price_pct=v["price_pct"] / 100.0,
+                noise_pct=v["spike_pct"] / 100.0)
 
 
 def signals(p, ctx):
     if ctx.mode != "event":
         raise ConfigError(f"oi_multitimeframe: runs in event mode only (it reads open interest), was mode {ctx.mode!r}")
-    return [("oi", Metric("open_interest_change", inst=PERP, oi_field=p.oi_field, price_source=0,
-                          short_ns=p.short_h * HOUR_NS, mid_ns=p.mid_h * HOUR_NS, long_ns=p.long_h * HOUR_NS,
-                          price_ns=p.price_h * HOUR_NS, bucket_ns=p.bucket_min * MINUTE_NS,
-                          oi_mid_pct=p.oi_mid_pct / 100.0, oi_long_pct=p.oi_long_pct / 100.0,
-                          price_pct=p.price_pct / 100.0, noise_pct=p.spike_pct / 100.0))]
+    return [("oi", Metric("open_interest_change", **_metric_values(p.as_dict())))]
 
 
 def triggers(p, columns):
@@ -188,10 +194,12 @@ def _validate(v):
     if not v["short_h"] < v["mid_h"] <= v["long_h"]:
         raise ConfigError("oi_multitimeframe: windows must satisfy short_h < mid_h <= long_h, were "
                           f"{v['short_h']}, {v['mid_h']}, {v['long_h']} h")
-    for key in ("short_h", "mid_h", "long_h", "price_h"):
-        if v[key] * 60 // v["bucket_min"] > 4032 or (v[key] * 60) % v["bucket_min"]:
-            raise ConfigError(f"oi_multitimeframe: `{key}` must be a multiple of bucket_min ({v['bucket_min']} min) "
-                              f"and at most 4032 of them, was {v[key]} h")
+    try:
+        get_spec("open_interest_change").make_params(**_metric_values(v))
+    except ConfigError as exc:
+        raise ConfigError(f"oi_multitimeframe: windows short_h/mid_h/long_h/price_h = {v['short_h']}/{v['mid_h']}/"
+                          f"{v['long_h']}/{v['price_h']} h at bucket_min {v['bucket_min']} do not fit "
+                          f"open_interest_change: {exc}") from None
 
 
 STRATEGY = StrategyDef(

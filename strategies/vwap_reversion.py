@@ -33,7 +33,7 @@ from numba import njit
 
 from emerald.errors import ConfigError
 from emerald.execution.kernels import CLOSE, LONG, SHORT, set_intent_nb
-from emerald.signals.base import DAY_NS, HOUR_NS, SECOND_NS, Metric, Param
+from emerald.signals.base import DAY_NS, HOUR_NS, SECOND_NS, Metric, Param, get_spec
 from emerald.strategy.base import StrategyDef
 from emerald.strategy.score import Trigger
 
@@ -87,16 +87,13 @@ def decide_nb(i, ts, kind, inst, f, sig, pos, ords, acct, sp, fitted, intents):
     in_hours = s.start_hour <= hour < s.end_hour
     if score < s.min_score or not in_hours:
         return 0
-    if z < 0.0:
-        set_intent_nb(intents, 0, PERP, LONG, signal=0)
-        c[0] += 1.0
-    else:
-        set_intent_nb(intents, 0, PERP, SHORT, signal=1)
-        c[1] += 1.0
+    side = 1.0 if z < 0.0 else -1.0  # fade the deviation
+    set_intent_nb(intents, 0, PERP, LONG if side > 0.0 else SHORT, signal=0 if side > 0.0 else 1)
+    c[0 if side > 0.0 else 1] += 1.0
     it = intents[0]
     it.score = score
-    it.contrib[0] = z
-    it.contrib[1] = sig[C_RATIO]
+    it.contrib[0] = side * wt[0]  # the triggers' signed contributions (+ long, - short)
+    it.contrib[1] = side * wt[1] if calm else 0.0
     return 1
 
 
@@ -124,8 +121,10 @@ def _validate(v):
                           f"{v['end_hour']}")
     if v["exit_z"] >= v["z_min"]:
         raise ConfigError(f"vwap_reversion: `exit_z` must be below `z_min` ({v['z_min']}), was {v['exit_z']}")
-    if DAY_NS % (v["bar_s"] * SECOND_NS):
-        raise ConfigError(f"vwap_reversion: `bar_s` must divide 24 h, was {v['bar_s']}")
+    try:
+        get_spec("vwap_session").make_params(inst=PERP, bar_ns=v["bar_s"] * SECOND_NS)
+    except ConfigError as exc:
+        raise ConfigError(f"vwap_reversion: bar_s = {v['bar_s']} does not fit vwap_session: {exc}") from None
 
 
 STRATEGY = StrategyDef(

@@ -133,8 +133,12 @@ def score_nb(sig, table, wt, contrib):
 
 
 def fmt_value(x: float) -> str:
+    """``+0.68``, ``+6e-04`` (3 significant digits below 0.01, so small rates do not read as zero),
+    ``+1,250``."""
     if not math.isfinite(x):
         return "n/a"
+    if x != 0 and abs(x) < 0.01:
+        return f"{x:+.3g}"
     return f"{x:+.2f}" if abs(x) < 100 else f"{x:+,.0f}"
 
 
