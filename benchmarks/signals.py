@@ -1,6 +1,11 @@
 """Signal-library throughput, side by side with pandas, polars and a hand-written numba loop.
 
-    .venv/bin/python benchmarks/bench_signals.py [--trades 10000000] [--stream-events 100000]
+    .venv/bin/python benchmarks/signals.py [--trades 10000000] [--stream-events 100000]
+        [--parts peers,trade,registry,stream,cold] [--metrics name,name,...]
+
+``--parts`` runs a subset; ``--metrics`` restricts the per-metric tables and the registry run to
+those metrics. The registry part prints each member's batch time over the whole tape (slowest
+first) next to the whole-set time, so the two can be compared within one process.
 
 Goals (issue 3): trade-window metrics >= 50 M events/s in batch on 10 M trades; the whole
 registry over a 10 M-trade tape in <= 5 s after compilation; stream mode, all trade-driven
@@ -123,21 +128,56 @@ def main() -> None:
     ap.add_argument("--stream-events", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-cold", action="store_true")
+    ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    ap.add_argument("--metrics", default="", help="comma-separated metric names (default: all)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    if args.skip_cold:
+        parts.discard("cold")
+    if parts - set(PARTS):
+        ap.error(f"unknown parts {sorted(parts - set(PARTS))}, known: {','.join(PARTS)}")
+    names = sorted(args.metrics.split(",")) if args.metrics else sorted(REGISTRY)
+    unknown = [nm for nm in names if nm not in REGISTRY]
+    if unknown:
+        ap.error(f"unknown metrics {unknown}")
     n = args.trades
     d = make_trades(n, mean_gap_ns=20_000_000)  # 50 trades/s: ~2.3 days
     ev = EventTable.from_tables([("trades", "bench", "BTCUSDT", d)])
-    ts, qty, side = d["ts_event"], d["qty"], d["side"].astype(np.float64)
     print(f"trades: {n:,}")
+    if "peers" in parts:
+        peers(ev, d, args.repeat)
+    trade_only = [REGISTRY[nm] for nm in names if REGISTRY[nm].inputs == ("trades",) and REGISTRY[nm].instruments == 1]
+    if "trade" in parts:
+        print(f"trade-driven metrics ({len(trade_only)}), batch on {n:,} trades:")
+        for spec in trade_only:
+            Metric(spec).run(ev.slice(0, 100))
+            t = best(lambda spec=spec: Metric(spec).run(ev), args.repeat)
+            print(f"  {spec.name:36s} {n / t / 1e6:7.1f} M events/s")
+    if "registry" in parts:
+        registry(d, names, args.repeat)
+    if "stream" in parts:
+        stream(ev, trade_only, args.stream_events)
+    if "cold" in parts:
+        with tempfile.TemporaryDirectory() as cache:
+            t_empty = cold_start(cache)
+            t_filled = cold_start(cache)
+        print(f"cold start, all {len(REGISTRY)} metrics compiled and run once: empty numba cache {t_empty:.1f} s, "
+              f"filled cache {t_filled:.1f} s")
 
-    # -- one trade-window metric, four implementations
+
+PARTS = ("peers", "trade", "registry", "stream", "cold")
+
+
+def peers(ev: EventTable, d: dict, repeat: int) -> None:
+    """One trade-window metric, four implementations."""
+    n = len(ev)
+    ts, qty, side = d["ts_event"], d["qty"], d["side"].astype(np.float64)
     m = Metric("trade_flow_imbalance", window_ns=WINDOW_NS, bucket_ns=BUCKET_NS)
     m.run(ev.slice(0, 100))
-    t_ours = best(lambda: Metric("trade_flow_imbalance", window_ns=WINDOW_NS, bucket_ns=BUCKET_NS).run(ev),
-                  args.repeat)
+    t_ours = best(lambda: Metric("trade_flow_imbalance", window_ns=WINDOW_NS, bucket_ns=BUCKET_NS).run(ev), repeat)
     out = np.empty(n)
     hand_imbalance_nb(ts[:10], qty[:10], side[:10], WINDOW_NS, BUCKET_NS, out[:10])
-    t_hand = best(lambda: hand_imbalance_nb(ts, qty, side, WINDOW_NS, BUCKET_NS, out), args.repeat)
+    t_hand = best(lambda: hand_imbalance_nb(ts, qty, side, WINDOW_NS, BUCKET_NS, out), repeat)
     ours = Metric("trade_flow_imbalance", window_ns=WINDOW_NS, bucket_ns=BUCKET_NS).run(ev)[:, 0]
     t_pd = best(lambda: pandas_imbalance(ts, qty, side), 1)
     t_pl = best(lambda: polars_imbalance(ts, qty, side), 1)
@@ -150,15 +190,12 @@ def main() -> None:
                      ("polars", t_pl), ("pandas", t_pd)):
         print(f"  {label:28s} {n / t / 1e6:7.1f} M events/s" + ("   goal >= 50" if "emerald" in label else ""))
 
-    # -- every trade-window metric alone
-    trade_only = [s for s in REGISTRY.values() if s.inputs == ("trades",) and s.instruments == 1]
-    print(f"trade-driven metrics ({len(trade_only)}), batch on {n:,} trades:")
-    for spec in sorted(trade_only, key=lambda s: s.name):
-        Metric(spec).run(ev.slice(0, 100))
-        t = best(lambda spec=spec: Metric(spec).run(ev), 1)
-        print(f"  {spec.name:36s} {n / t / 1e6:7.1f} M events/s")
 
-    # -- the whole registry over a tape with 10 M trades and the other kinds
+
+def registry(d: dict, names: list[str], repeat: int) -> None:
+    """The whole registry (or ``names``) over a tape with the 10 M trades and the other kinds."""
+    n = len(d["ts_event"])
+    ts = d["ts_event"]
     others = make_event_table(3, n_instruments=2, n_events=200_000,
                               kinds=("quotes", "book", "prices", "funding", "open_interest", "liquidations", "bars"),
                               span_ns=int(ts[-1] - ts[0]))
@@ -167,15 +204,27 @@ def main() -> None:
         + [(k, *others.instruments[i], _rows_of(others, k, i)) for i in range(len(others.instruments))
            for k in ("quotes", "prices", "funding", "open_interest", "liquidations", "bars")
            if _rows_of(others, k, i) is not None])
-    names = sorted(REGISTRY)
     ms = MetricSet([Metric(nm) for nm in names])
     ms.run(tape.slice(0, 1000))
-    t_all = best(lambda: MetricSet([Metric(nm) for nm in names]).run(tape), 1)
-    print(f"whole registry ({len(names)} metrics) over {len(tape):,} events ({n:,} trades): {t_all:.2f} s   goal <= 5")
+    per = {}
+    for nm in names:  # each member's own batch driver over the whole tape (kernel work only)
+        per[nm] = best(lambda nm=nm: Metric(nm).run(tape), 1)
+    print(f"per-metric batch time over {len(tape):,} events, slowest first (sum {sum(per.values()):.2f} s):")
+    for nm, t in sorted(per.items(), key=lambda kv: -kv[1]):
+        print(f"  {nm:36s} {t:6.3f} s  {len(tape) / t / 1e6:7.1f} M events/s")
+    print(f"whole registry ({len(names)} metrics, {len(ms.columns)} columns) over {len(tape):,} events "
+          f"({n:,} trades), goal <= 5 s:")
+    for order, threads in (("C", 1), ("F", 1), ("C", 2), ("F", 2)):
+        t_all = best(lambda o=order, t=threads: MetricSet([Metric(nm) for nm in names]).run(tape, order=o, threads=t),
+                     repeat)
+        print(f"  MetricSet.run(order={order!r}, threads={threads})  {t_all:6.2f} s")
 
-    # -- stream: all trade-driven metrics together, one compiled call per event
+
+def stream(ev: EventTable, trade_only: list, stream_events: int) -> None:
+    """All trade-driven metrics together, one compiled call per event."""
+    n = len(ev)
     sset = MetricSet([Metric(s) for s in trade_only])
-    k = min(args.stream_events, n)
+    k = min(stream_events, n)
     fields = ev.f[:, :k].T.copy()
     tsl, kl, il, rl = ev.ts[:k].tolist(), ev.kind[:k].tolist(), ev.inst[:k].tolist(), ev.row[:k].tolist()
     sset.update(tsl[0], kl[0], il[0], rl[0], fields[0])
@@ -190,13 +239,6 @@ def main() -> None:
     per_one = (time.perf_counter() - t0) / k * 1e6
     print(f"stream: {len(trade_only)} trade-driven metrics together {per:.2f} us/event (goal <= 10); "
           f"one metric alone {per_one:.2f} us/event")
-
-    if not args.skip_cold:
-        with tempfile.TemporaryDirectory() as cache:
-            t_empty = cold_start(cache)
-            t_filled = cold_start(cache)
-        print(f"cold start, all {len(names)} metrics compiled and run once: empty numba cache {t_empty:.1f} s, "
-              f"filled cache {t_filled:.1f} s")
 
 
 def _rows_of(events: EventTable, kind: str, inst: int) -> dict | None:

@@ -49,7 +49,7 @@ PRICE_SOURCES = {PX_MARK: "mark (prices.mark)", PX_TRADE: "last trade price", PX
 PRICE_DOC = "price source: 0 = mark (prices.mark), 1 = last trade, 2 = mid of the quotes/book touch"
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def price_update_nb(code, kind, f, i, cur):
     """The as-of price after event ``i`` (already known to belong to the instrument):
     ``cur`` unless the event carries a valid price of source ``code``."""
@@ -121,7 +121,7 @@ def check_lags(values: dict, bucket_key: str, *lag_keys: str) -> None:
             raise ConfigError(f"`{key}` / `{bucket_key}` must be in [1, {LAG_CAPACITY - 1}] buckets, was {w // b}")
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def lag_advance_nb(vals, head, bucket, cur):
     """Move the ring to ``bucket``: every bucket from ``head`` up to ``bucket - 1`` ends with the
     values ``cur`` (the state *before* the current event). Returns the new head."""
@@ -139,13 +139,13 @@ def lag_advance_nb(vals, head, bucket, cur):
     return bucket
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def lag_value_nb(vals, head, n, j):
     """Series ``j`` as of the end of bucket ``head - n`` (``1 <= n < LAG_CAPACITY``); NaN if unknown."""
     return vals[(head - n) % vals.shape[0], j]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def lag_return_nb(vals, head, n, j):
     """Log return of series ``j`` over bucket ``head - n``: ``log(v[head-n] / v[head-n-1])``."""
     a = lag_value_nb(vals, head, n, j)

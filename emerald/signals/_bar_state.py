@@ -99,12 +99,12 @@ def bar_init(state: np.ndarray) -> None:
         state[f"bar_{name}"] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _positive(x):
     return x > 0.0 and x < np.inf
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def bar_step_nb(s, ts, kind, inst, f, i, want_inst, bar_ns, source):
     """Advance the builder in record ``s`` by event ``i``; True when a bar closed at this event.
 
@@ -166,7 +166,7 @@ def bar_step_nb(s, ts, kind, inst, f, i, want_inst, bar_ns, source):
     return closed
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def hist_push_nb(s):
     """Append the bar just closed (``s.bar_*``) to the ``hist`` ring; call once per closed bar."""
     r = (s.bar_count - 1) % s.hist.shape[0]
@@ -180,7 +180,7 @@ def hist_push_nb(s):
     s.hist[r, H_SELL] = s.bar_sell_volume
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def hist_get_nb(s, back, col):
     """Column ``col`` of the closed bar ``back`` bars ago (0 = the last closed bar); the caller keeps
     ``back < min(s.bar_count, capacity)``."""

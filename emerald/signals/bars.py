@@ -122,7 +122,7 @@ def _init_nan(*names: str):
 # ---------------------------------------------------------------------------------------------- kernels: shared
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _smooth_nb(sm, j, k, x, n, alpha):
     """Seeded recursive smoothing of series ``j``: ``x`` is its ``k``-th input (0-based). The first
     output (at ``k = n - 1``) is the mean of the first ``n`` inputs; then ``(1 - alpha) * y + alpha * x``.
@@ -136,12 +136,12 @@ def _smooth_nb(sm, j, k, x, n, alpha):
     return sm[j, 1]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _true_range_nb(high, low, prev_close):
     return max(high - low, abs(high - prev_close), abs(low - prev_close))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _vwap_outputs_nb(vwap, sigma, close, vals):
     """``vals`` <- (vwap, deviation %, z-score) of ``close`` against ``vwap`` with dispersion ``sigma``."""
     vals[0] = vwap
@@ -149,7 +149,7 @@ def _vwap_outputs_nb(vwap, sigma, close, vals):
     vals[2] = (close - vwap) / sigma if sigma > REL_EPS * abs(vwap) else np.nan
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _fill_returns_nb(s, n):
     """``s.buf[0..n-1]`` <- the last ``n`` log returns of closes, oldest first (needs n + 1 bars)."""
     for k in range(n):
@@ -169,7 +169,7 @@ def _vwaps_init(state: np.ndarray, params: Params) -> None:
     state["vals"] = np.nan
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def vwap_session_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Session VWAP of the closed bars that opened in the event's UTC day (reset at 00:00 UTC).
 
@@ -204,7 +204,7 @@ def vwap_session_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, j] = s.vals[j] if live else np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def vwap_session_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         vwap_session_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -215,7 +215,7 @@ def vwap_session_batch_nb(state, p, ts, kind, inst, row, f, out):
 VWAPR_STATE = _bar_state(("vals", np.float64, (3,)), history=HIST)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def vwap_rolling_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """VWAP of the last ``n_bars`` closed bars, two-pass: ``sum v pb / sum v``, then the
     volume-weighted dispersion ``sqrt(sum v (pb - vwap)^2 / sum v)``."""
@@ -247,7 +247,7 @@ def vwap_rolling_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, j] = s.vals[j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def vwap_rolling_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         vwap_rolling_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -268,7 +268,7 @@ def _sm_init(*names: str):
     return init
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def atr_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Wilder ATR: true range ``max(H - L, |H - C_prev|, |L - C_prev|)`` from the second bar on,
     smoothed with alpha = 1/n from the mean of the first n true ranges."""
@@ -282,7 +282,7 @@ def atr_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = s.value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def atr_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         atr_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -294,7 +294,7 @@ ADX_STATE = _bar_state(("prev_high", np.float64), ("prev_low", np.float64), ("pr
                        ("sm", np.float64, (4, 2)), ("vals", np.float64, (3,)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def adx_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Wilder ADX with +DI and -DI.
 
@@ -331,7 +331,7 @@ def adx_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, j] = s.vals[j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def adx_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         adx_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -342,7 +342,7 @@ def adx_batch_nb(state, p, ts, kind, inst, row, f, out):
 RSI_STATE = _bar_state(("prev_close", np.float64), ("sm", np.float64, (2, 2)), ("value", np.float64))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def rsi_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Wilder RSI: close changes split into gains and losses, each Wilder-smoothed (n);
     ``RSI = 100 AG / (AG + AL)``, and 50 when both averages are 0 (a flat market)."""
@@ -360,7 +360,7 @@ def rsi_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = s.value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def rsi_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         rsi_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -371,7 +371,7 @@ def rsi_batch_nb(state, p, ts, kind, inst, row, f, out):
 EMA_STATE = _bar_state(("sm", np.float64, (1, 2)), ("value", np.float64))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def ema_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """EMA of bar closes, alpha = 2 / (n + 1), started from the mean of the first n closes."""
     s = state[0]
@@ -381,7 +381,7 @@ def ema_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = s.value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def ema_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         ema_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -475,7 +475,7 @@ def price_zscore_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, 2] = np.nan
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def price_zscore_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         price_zscore_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -486,7 +486,7 @@ def price_zscore_batch_nb(state, p, ts, kind, inst, row, f, out):
 AC_STATE = _bar_state(("buf", np.float64, (HIST,)), ("value", np.float64), history=HIST)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def return_autocorr_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Lag-1 Pearson autocorrelation of the last ``n_returns`` log returns (pairs
     ``(r[k-1], r[k])``); NaN when either side has zero variance."""
@@ -517,7 +517,7 @@ def return_autocorr_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = s.value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def return_autocorr_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         return_autocorr_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -526,7 +526,7 @@ def return_autocorr_batch_nb(state, p, ts, kind, inst, row, f, out):
 # ---------------------------------------------------------------------------------------------- directional_persistence
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def directional_persistence_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Share of consecutive return pairs ``(r[k-1], r[k])`` in the last ``n_returns`` log returns
     with the same sign; pairs with a zero return are left out; NaN when no pair qualifies."""
@@ -550,7 +550,7 @@ def directional_persistence_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = s.value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def directional_persistence_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         directional_persistence_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -562,7 +562,7 @@ HURST_STATE = _bar_state(("buf", np.float64, (HIST,)), ("cum", np.float64, (HIST
                          history=HIST)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def hurst_exponent_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Aggregated-variance Hurst exponent of the last ``n_returns`` log returns: for lags
     ``k = 1, 2, 4, ... <= n_returns / 4``, ``V_k`` = population variance of the overlapping k-bar
@@ -614,7 +614,7 @@ def hurst_exponent_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = s.value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def hurst_exponent_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         hurst_exponent_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -629,7 +629,7 @@ _RES_FAILED = 1
 _RES_REVERTED = 2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def mean_reversion_strength_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Share of 2-sigma displacements that revert to their mean within ``horizon`` bars.
 
@@ -697,7 +697,7 @@ def mean_reversion_strength_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 1] = s.vals[1]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def mean_reversion_strength_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         mean_reversion_strength_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -708,7 +708,7 @@ def mean_reversion_strength_batch_nb(state, p, ts, kind, inst, row, f, out):
 STRUCT_STATE = _bar_state(("value", np.float64), history=4)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def hh_hl_structure_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """+1 when the last 3 closed bars make higher highs and higher lows (both strictly increasing),
     -1 for lower highs and lower lows, 0 otherwise."""
@@ -728,7 +728,7 @@ def hh_hl_structure_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = s.value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def hh_hl_structure_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         hh_hl_structure_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -739,7 +739,7 @@ def hh_hl_structure_batch_nb(state, p, ts, kind, inst, row, f, out):
 PIN_STATE = _bar_state(("value", np.float64))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def pin_bar_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Rejection wick of the last closed bar: +1 when the lower wick > ``wick_ratio`` x body and the
     close is in the top ``close_zone`` of the range (``(C - L) / (H - L) > 1 - close_zone``); -1 for the
@@ -759,7 +759,7 @@ def pin_bar_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = s.value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def pin_bar_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         pin_bar_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -801,7 +801,7 @@ def bid_ask_bounce_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = s.w_sum[1] / pairs if pairs > 0.0 else np.nan
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def bid_ask_bounce_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         bid_ask_bounce_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -812,7 +812,7 @@ def bid_ask_bounce_batch_nb(state, p, ts, kind, inst, row, f, out):
 VOLF_STATE = _bar_state(("vals", np.float64, (2,)), history=HIST)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def volume_filter_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Volume of the last closed bar against the mean volume of the last ``n_bars`` bars (that bar
     included): ``passed = volume >= multiple * mean`` (and mean > 0), ``ratio = volume / mean``."""
@@ -833,7 +833,7 @@ def volume_filter_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 1] = s.vals[1]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def volume_filter_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         volume_filter_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -844,7 +844,7 @@ def volume_filter_batch_nb(state, p, ts, kind, inst, row, f, out):
 CLOCK_STATE = np.dtype([("_unused", np.int64)], align=True)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def trading_session_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Session of the event time: 3 weekend (Saturday or Sunday, UTC), else 1 Europe for
     ``europe_start_hour <= h < us_start_hour``, 2 US for ``us_start_hour <= h < us_end_hour``, 0 Asia
@@ -863,13 +863,13 @@ def trading_session_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, 0] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def trading_session_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         trading_session_step_nb(state, p, ts, kind, inst, row, f, i, out)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def high_liquidity_hours_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """1 when ``start_hour <= UTC hour < end_hour`` (any weekday), else 0."""
     q = p[0]
@@ -877,7 +877,7 @@ def high_liquidity_hours_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = 1.0 if (hour >= q.start_hour and hour < q.end_hour) else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def high_liquidity_hours_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         high_liquidity_hours_step_nb(state, p, ts, kind, inst, row, f, i, out)

@@ -34,7 +34,7 @@ def _corr_init(state: np.ndarray, params: Params) -> None:
     state["corr"] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _pearson_nb(vals, head, n):
     """Pearson correlation of the last ``n`` completed bucket log returns of series 0 and 1
     (two-pass); NaN if a return is unknown or a series is constant over the window."""
@@ -71,7 +71,7 @@ def _pearson_nb(vals, head, n):
     return sxy / np.sqrt(sxx * syy)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def return_correlation_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Correlation of the two instruments' bucket log returns over the last ``window`` completed
     buckets; recomputed when a bucket completes, constant within a bucket."""
@@ -88,7 +88,7 @@ def return_correlation_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = s.corr
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def return_correlation_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         return_correlation_step_nb(state, p, ts, kind, inst, row, f, i, out)

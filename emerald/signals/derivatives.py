@@ -64,24 +64,23 @@ def _annualise(rate: float, interval: float) -> float:
     return rate * YEAR_NS / interval * 100.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _annualise_nb(rate, interval):
     return rate * YEAR_NS / interval * 100.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _funding_event_nb(kind, inst, f, i, want_inst, settled_only, default_interval):
     """``(rate, interval)`` of event ``i`` when it is a counted funding event of ``want_inst``
     with a finite rate, else ``(nan, nan)``. (Kernels pass scalars, not records, to shared
     helpers: numba treats a record that extends another as an experimental subtype.)"""
-    if inst[i] != want_inst or kind[i] != FUNDING:
+    k, ins, r, iv, settled = kind[i], inst[i], f[0, i], f[1, i], f[3, i]  # read every array before a branch
+    if ins != want_inst or k != FUNDING:
         return np.nan, np.nan
-    if settled_only == 1 and not f[3, i] > 0.5:
+    if settled_only == 1 and not settled > 0.5:
         return np.nan, np.nan
-    r = f[0, i]
     if not np.isfinite(r):
         return np.nan, np.nan
-    iv = f[1, i]
     return r, (iv if (np.isfinite(iv) and iv > 0.0) else float(default_interval))
 
 
@@ -126,7 +125,7 @@ def _fa_init(state: np.ndarray, params: Params) -> None:
     state["interval"] = params.interval_ns
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def funding_annualized_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """As-of funding rate of ``inst`` and its annualised percent ``rate x 365 d / interval x 100``."""
     s = state[0]
@@ -138,7 +137,7 @@ def funding_annualized_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 1] = _annualise_nb(s.rate, s.interval)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def funding_annualized_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         funding_annualized_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -181,7 +180,7 @@ def _favg_init(state: np.ndarray, params: Params) -> None:
     state["interval"] = params.interval_ns
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def funding_average_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Per-settlement average: the plain mean of the counted funding rates published in the
     window (each settlement weighs the same, whatever its interval); annualised with the
@@ -206,7 +205,7 @@ def funding_average_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 2] = cnt
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def funding_average_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         funding_average_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -264,7 +263,7 @@ def _fv_init(state: np.ndarray, params: Params) -> None:
     state["interval"] = params.interval_ns
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def funding_velocity_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """``v_s = r(t) - r(t - short)``, ``v_l = r(t) - r(t - long)``, acceleration
     ``(r(t) - r(t - short)) - (r(t - short) - r(t - long))`` on the as-of published rate; the
@@ -283,7 +282,7 @@ def funding_velocity_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 2] = (r - r1) - (r1 - r2)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def funding_velocity_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         funding_velocity_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -351,7 +350,7 @@ def _fvc_init(state: np.ndarray, params: Params) -> None:
     state["interval"] = params.interval_ns
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def funding_volume_context_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Volume ratio = (trade qty per bucket over ``recent_ns``) / (per bucket over ``long_ns``);
     signal +1 (surging, ratio > ``surging``) / -1 (falling, ratio < ``falling``) / 0 when
@@ -394,7 +393,7 @@ def funding_volume_context_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 1] = ratio
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def funding_volume_context_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         funding_volume_context_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -489,7 +488,7 @@ def _basis_validate(v: dict) -> None:
         raise ConfigError(f"`ref_inst` must differ from `inst` for a spot reference, was {v['ref_inst']}")
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _basis_update_nb(kind, inst, f, i, q_inst, q_ref_inst, reference, perp_price, perp_px, ref_px, interval):
     """The as-of ``(perp_px, ref_px, interval)`` after event ``i``."""
     if inst[i] == q_inst:
@@ -505,7 +504,7 @@ def _basis_update_nb(kind, inst, f, i, q_inst, q_ref_inst, reference, perp_price
     return perp_px, ref_px, interval
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _strength_nb(b, weak, strong):
     if np.isnan(b):
         return np.nan
@@ -554,7 +553,7 @@ def _strength(b: float, weak: float, strong: float) -> float:
 BASIS_STATE = np.dtype(BASIS_STATE_FIELDS, align=True)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def basis_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Basis % ``(perp - ref) / ref x 100``, annualised over one funding interval
     (``basis x 365 d / interval``), and the strength class."""
@@ -568,7 +567,7 @@ def basis_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 2] = _strength_nb(b, q.weak_pct, q.strong_pct)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def basis_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         basis_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -623,7 +622,7 @@ def _fbc_init(state: np.ndarray, params: Params) -> None:
     state["interval"] = params.interval_ns
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def funding_basis_convergence_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Convergence +1 (funding > F and basis > B), -1 (funding < -F and basis < -B), else 0;
     divergence 1 when (funding > F and basis < -D) or (funding < -F and basis > D)."""
@@ -652,7 +651,7 @@ def funding_basis_convergence_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 1] = div
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def funding_basis_convergence_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         funding_basis_convergence_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -706,7 +705,7 @@ def _oi_init(state: np.ndarray, params: Params) -> None:
     lag_init(state, "o")
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _oi_update_nb(cur, kind, inst, f, i, q_inst, oi_field, price_source):
     """Apply event ``i`` to the as-of values ``cur`` (0 = open interest, 1 = price)."""
     if inst[i] != q_inst:
@@ -719,12 +718,12 @@ def _oi_update_nb(cur, kind, inst, f, i, q_inst, oi_field, price_source):
         cur[1] = price_update_nb(price_source, kind, f, i, cur[1])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _change_nb(vals, head, cur, n, j):
     return cur[j] / lag_value_nb(vals, head, n, j) - 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def open_interest_change_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """OI change over the short / mid / long lags and price change over ``price_ns`` (fractions,
     ``now / then - 1``), and the regime: +1 accumulation, -1 distribution, 2 short-term noise, 0."""
@@ -753,7 +752,7 @@ def open_interest_change_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, 4] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def open_interest_change_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         open_interest_change_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -851,7 +850,7 @@ register(MetricSpec(
 # ------------------------------------------------------------------------- OI-price divergence
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def oi_price_divergence_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """OI and price change over ``window_ns``; divergence = sign of the price change when price
     and OI move in opposite directions beyond their thresholds, else 0."""
@@ -875,7 +874,7 @@ def oi_price_divergence_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, 2] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def oi_price_divergence_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         oi_price_divergence_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -929,7 +928,7 @@ def _cvs_init(state: np.ndarray, params: Params) -> None:
     state["ref_px"] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def cross_venue_spread_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """``(price(inst) - price(ref_inst)) / price(ref_inst) x 1e4`` (bps), both as of the event."""
     s = state[0]
@@ -941,7 +940,7 @@ def cross_venue_spread_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = (s.px - s.ref_px) / s.ref_px * 1e4
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def cross_venue_spread_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         cross_venue_spread_step_nb(state, p, ts, kind, inst, row, f, i, out)

@@ -63,7 +63,7 @@ def _liq_init(state: np.ndarray, params: Params) -> None:
     state["w_head"] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _liq_window_nb(slots, sums, head, ts, kind, inst, f, i, want_inst, window_ns, bucket_ns):
     """Advance the window to event ``i`` and add it if it is a counted liquidation; returns the
     new head. Notional sums are read through their counts (exact zero when none is left)."""
@@ -83,7 +83,7 @@ def _liq_window_nb(slots, sums, head, ts, kind, inst, f, i, want_inst, window_ns
 # ------------------------------------------------------------------------- notional and ratio
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def liquidation_notional_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Liquidated notional in the window (total, longs, shorts) and the long/short ratio
     ``min(long / short, ratio_cap)``: ``ratio_cap`` when only longs were liquidated, 0 when only
@@ -105,7 +105,7 @@ def liquidation_notional_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, 3] = min(long_n / short_n, q.ratio_cap)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def liquidation_notional_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         liquidation_notional_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -161,7 +161,7 @@ register(MetricSpec(
 # ------------------------------------------------------------------------- cascade
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def liquidation_cascade_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Cascade = 1 when the window holds >= ``min_count`` liquidations and >= ``min_notional``;
     side -1 when long liquidations (forced sells) dominate its notional, +1 when shorts do."""
@@ -186,7 +186,7 @@ def liquidation_cascade_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 3] = side
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def liquidation_cascade_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         liquidation_cascade_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -247,7 +247,7 @@ def _levels_init(state: np.ndarray, params: Params) -> None:
     state["out"] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _levels_update_nb(c_bucket, c_entry, c_added, c_long, c_short, px, cb_now, n, mm, reach, out):
     """Remove (liquidate) every level the price has reached, then write the nearest alive long
     level below, the nearest alive short level above, and the proximity score."""
@@ -281,7 +281,7 @@ def _levels_update_nb(c_bucket, c_entry, c_added, c_long, c_short, px, cb_now, n
     out[2] = 10.0 * psum / wsum if wsum > 0.0 else np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def liquidation_levels_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Cohorts of positions from open-interest increases (see the registry definition); outputs
     are recomputed when the price, the open interest or the cohort bucket changes."""
@@ -334,7 +334,7 @@ def liquidation_levels_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 2] = s.out[2]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def liquidation_levels_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         liquidation_levels_step_nb(state, p, ts, kind, inst, row, f, i, out)

@@ -131,7 +131,7 @@ def cascade_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 5] = np.nan if undefined else (1.0 if reversal_of_short else 0.0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def cascade_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         cascade_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -270,7 +270,7 @@ def vwap_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, 3] = 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def vwap_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         vwap_step_nb(state, p, ts, kind, inst, row, f, i, out)

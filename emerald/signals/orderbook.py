@@ -52,7 +52,7 @@ def _levels_fields() -> list[tuple]:
             ("apx", np.float64, (MAX_LEVELS,)), ("aq", np.float64, (MAX_LEVELS,)), ("na", np.int64)]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def load_side_nb(px, qty, r, n, out_px, out_q):
     """Copy the valid levels among the first ``n`` of snapshot ``r`` into ``out_px``/``out_q``
     (order kept); returns how many."""
@@ -67,20 +67,20 @@ def load_side_nb(px, qty, r, n, out_px, out_q):
     return m
 
 
-@njit(cache=True, inline="always")  # typed per caller's record (no record subtyping)
+@njit(cache=True, inline="always", error_model="numpy")  # typed per caller's record (no record subtyping)
 def load_book_nb(s, r, n, bid_px, bid_qty, ask_px, ask_qty):
     s.nb = load_side_nb(bid_px, bid_qty, r, n, s.bpx, s.bq)
     s.na = load_side_nb(ask_px, ask_qty, r, n, s.apx, s.aq)
 
 
-@njit(cache=True, inline="always")  # typed per caller's record (no record subtyping)
+@njit(cache=True, inline="always", error_model="numpy")  # typed per caller's record (no record subtyping)
 def mid_nb(s):
     if s.nb == 0 or s.na == 0:
         return np.nan
     return 0.5 * (s.bpx[0] + s.apx[0])
 
 
-@njit(cache=True, inline="always")  # typed per caller's record (no record subtyping)
+@njit(cache=True, inline="always", error_model="numpy")  # typed per caller's record (no record subtyping)
 def median_qty_nb(s, scratch):
     """Median quantity over the valid levels of both sides (mean of the two middle values for
     an even count, as ``np.median``); NaN when the book is empty. ``scratch`` is state memory."""
@@ -106,7 +106,7 @@ def median_qty_nb(s, scratch):
     return 0.5 * (scratch[h - 1] + scratch[h])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def qty_at_nb(pxs, qs, m, price):
     """Quantity at ``price`` among ``m`` compacted levels (0 when absent)."""
     for k in range(m):
@@ -150,7 +150,7 @@ def _nan_init(state: np.ndarray, params: Params) -> None:
     state["val"] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def imbalance_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask_px, ask_qty):
     """Quantity imbalance ``(B - A) / (B + A)`` over the top ``n_levels`` of each side, and the
     distance-weighted variant with level weights ``exp(-d / decay_bps)``, ``d`` = the level's
@@ -183,7 +183,7 @@ def imbalance_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty,
         out[i, k] = s.val[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def imbalance_batch_nb(state, p, ts, kind, inst, row, f, out, bid_px, bid_qty, ask_px, ask_qty):
     for i in range(ts.shape[0]):
         imbalance_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask_px, ask_qty)
@@ -234,7 +234,7 @@ register(MetricSpec(
 SPREAD_STATE = np.dtype([("val", np.float64, (4,))], align=True)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def touch_nb(px, qty, r):
     """Index of the first valid level of snapshot ``r`` (the touch), or -1 for an empty side."""
     for lv in range(px.shape[1]):
@@ -243,7 +243,7 @@ def touch_nb(px, qty, r):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def spread_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask_px, ask_qty):
     """Touch spread in bps of the mid, the mid, the microprice
     ``(bid * ask_qty + ask * bid_qty) / (bid_qty + ask_qty)`` and its offset from the mid in bps."""
@@ -268,7 +268,7 @@ def spread_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, as
         out[i, k] = s.val[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def spread_batch_nb(state, p, ts, kind, inst, row, f, out, bid_px, bid_qty, ask_px, ask_qty):
     for i in range(ts.shape[0]):
         spread_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask_px, ask_qty)
@@ -325,7 +325,7 @@ def _walls_init(state: np.ndarray, params: Params) -> None:
     state["prev_mid"] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _side_wall_nb(pxs, qs, m, thr):
     """Index of the largest level with qty > thr (ties: nearest the touch), or -1."""
     best = -1
@@ -335,7 +335,7 @@ def _side_wall_nb(pxs, qs, m, thr):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _follow_nb(streak, p0, q0, p1, q1, m0, m1, size_ratio):
     """New follow streak of one side's wall (see ``book_walls``)."""
     if not (np.isfinite(p0) and np.isfinite(p1) and np.isfinite(m0) and np.isfinite(m1)):
@@ -352,7 +352,7 @@ def _follow_nb(streak, p0, q0, p1, q1, m0, m1, size_ratio):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def walls_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask_px, ask_qty):
     """Largest level with qty > wall_mult * median level qty, per side and overall, and how many
     consecutive snapshots each side's wall has followed the mid (signed)."""
@@ -390,7 +390,7 @@ def walls_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask
         out[i, k] = s.val[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def walls_batch_nb(state, p, ts, kind, inst, row, f, out, bid_px, bid_qty, ask_px, ask_qty):
     for i in range(ts.shape[0]):
         walls_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask_px, ask_qty)
@@ -500,7 +500,7 @@ def _spoof_init(state: np.ndarray, params: Params) -> None:
     state["tr_max"] = -np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _spoof_slot_nb(s, side, price, nbk):
     """Slot tracking (side, price): existing, else a free one, else the absent one seen least
     recently (its cancel counts are cleared)."""
@@ -526,7 +526,7 @@ def _spoof_slot_nb(s, side, price, nbk):
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _spoof_better_nb(s, j, k):
     """Whether slot j ranks before slot k among equal counts: latest cancel, then bid, then nearer the touch."""
     if s.t_last_cancel[j] != s.t_last_cancel[k]:
@@ -536,7 +536,7 @@ def _spoof_better_nb(s, j, k):
     return s.t_px[j] > s.t_px[k] if s.t_side[j] > 0 else s.t_px[j] < s.t_px[k]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def spoof_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask_px, ask_qty):
     """Cancels of large resting orders per price over a window (see ``book_spoofing``)."""
     s = state[0]
@@ -610,7 +610,7 @@ def spoof_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask
         out[i, k] = s.val[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def spoof_batch_nb(state, p, ts, kind, inst, row, f, out, bid_px, bid_qty, ask_px, ask_qty):
     for i in range(ts.shape[0]):
         spoof_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask_px, ask_qty)
@@ -720,7 +720,7 @@ def _ice_init(state: np.ndarray, params: Params) -> None:
     state["last_px"] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def ice_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask_px, ask_qty):
     """Refills of book levels after trades at their price (see ``book_iceberg``)."""
     s = state[0]
@@ -774,7 +774,7 @@ def ice_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask_p
             out[i, k] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def ice_batch_nb(state, p, ts, kind, inst, row, f, out, bid_px, bid_qty, ask_px, ask_qty):
     for i in range(ts.shape[0]):
         ice_step_nb(state, p, ts, kind, inst, row, f, i, out, bid_px, bid_qty, ask_px, ask_qty)

@@ -43,13 +43,23 @@ PERCENTILE_CAPACITY = 2048
 
 # ------------------------------------------------------------------------- exact rolling percentile
 #
-# The window's last N values sit in a ring (arrival order) and in a sorted array; a new value
-# replaces the oldest in the sorted array by an insertion-sort step: O(N) shifts at worst per
-# update (about 2 M updates/s at N = 1000 on random values), exact at any time (no histogram, no
-# approximation).
+# The window's last N values sit in a ring (arrival order) and, sorted, in blocks of at most
+# PC_BLOCK values: blocks are listed in ascending order (``pc_order`` holds block ids by position,
+# with each position's count and largest value in ``pc_cnt`` / ``pc_max``), so finding a value's
+# block is a count of the positions whose maximum is below it, and an update shifts at most one
+# block (O(N / PC_BLOCK + PC_BLOCK) per value instead of O(N)). A full block splits into two
+# halves; a block left empty is freed; when every block is in use the values are laid out again in
+# half-full blocks. Exact at any time (no histogram, no approximation): the order statistics are
+# those of the sorted window, so values are the same as with one sorted array.
 
-PERCENTILE_FIELDS = [("pc_n", I8), ("pc_head", I8), ("pc_window", I8),
-                     ("pc_ring", F8, (PERCENTILE_CAPACITY,)), ("pc_sorted", F8, (PERCENTILE_CAPACITY,))]
+PC_BLOCK = 32  # values per block
+PC_BLOCKS = PERCENTILE_CAPACITY // (PC_BLOCK // 2) + 32  # after a re-layout into half-full blocks 32 stay free
+M_NB, M_NALLOC, M_NFREE = range(3)  # pc_meta: blocks in use, block ids handed out, ids on the free stack
+
+PERCENTILE_FIELDS = [("pc_n", I8), ("pc_head", I8), ("pc_window", I8), ("pc_meta", I8, (3,)),
+                     ("pc_ring", F8, (PERCENTILE_CAPACITY,)), ("pc_order", I8, (PC_BLOCKS,)),
+                     ("pc_cnt", I8, (PC_BLOCKS,)), ("pc_max", F8, (PC_BLOCKS,)), ("pc_free", I8, (PC_BLOCKS,)),
+                     ("pc_vals", F8, (PC_BLOCKS, PC_BLOCK)), ("pc_tmp", F8, (PERCENTILE_CAPACITY,))]
 PERCENTILE_STATE = np.dtype(PERCENTILE_FIELDS, align=True)
 
 
@@ -69,49 +79,148 @@ def new_percentile_state(window: int) -> np.ndarray:
     return state
 
 
-@njit(cache=True)
-def _pct_push_nb(ring, sorted_, n, head, window, x):
-    """Insert ``x`` (finite) into the window; returns the new ``(n, head)``. A full window
-    replaces its oldest value in place: the elements between the old value's position and the
-    new value's are shifted by one (an insertion-sort step), so the sorted array stays exact."""
-    if n == window:
-        old = ring[head]
-        lo, hi = 0, n
-        while lo < hi:  # leftmost position of `old`
-            mid = (lo + hi) // 2
-            if sorted_[mid] < old:
-                lo = mid + 1
-            else:
-                hi = mid
-        j = lo
-        if x >= old:
-            while j + 1 < n and sorted_[j + 1] <= x:
-                sorted_[j] = sorted_[j + 1]
-                j += 1
-        else:
-            while j > 0 and sorted_[j - 1] > x:
-                sorted_[j] = sorted_[j - 1]
-                j -= 1
-        sorted_[j] = x
+def percentile_window_sorted(state: np.ndarray) -> np.ndarray:
+    """The values in the window of a percentile state, ascending (a copy; for inspection)."""
+    s = state[0]
+    nb = int(s["pc_meta"][M_NB])
+    return np.concatenate([s["pc_vals"][s["pc_order"][p], :s["pc_cnt"][p]] for p in range(nb)] or [np.empty(0)])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pc_below(a, m, x):
+    """How many of ``a[:m]`` are < ``x`` (branch-free count)."""
+    c = 0
+    for j in range(m):
+        c += 1 if a[j] < x else 0
+    return c
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pc_not_above(a, m, x):
+    """How many of ``a[:m]`` are <= ``x`` (branch-free count)."""
+    c = 0
+    for j in range(m):
+        c += 1 if a[j] <= x else 0
+    return c
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pc_remove_nb(vals, order, cnt, mx, free, meta, old):
+    """Remove one value equal to ``old`` (present in the window)."""
+    nb = meta[M_NB]
+    p = _pc_below(mx, nb, old)  # the first block whose largest value is >= old holds old
+    b = order[p]
+    m = cnt[p]
+    for t in range(_pc_below(vals[b], m, old), m - 1):
+        vals[b, t] = vals[b, t + 1]
+    m -= 1
+    if m > 0:
+        cnt[p] = m
+        mx[p] = vals[b, m - 1]
+        return
+    free[meta[M_NFREE]] = b
+    meta[M_NFREE] += 1
+    for t in range(p, nb - 1):
+        order[t] = order[t + 1]
+        cnt[t] = cnt[t + 1]
+        mx[t] = mx[t + 1]
+    meta[M_NB] = nb - 1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pc_split_nb(vals, order, cnt, mx, free, meta, tmp, p):
+    """Split the full block at position ``p`` in two halves, or, when every block id is in use,
+    lay all values out again in half-full blocks."""
+    half = PC_BLOCK // 2
+    nb = meta[M_NB]
+    if meta[M_NFREE] > 0:
+        meta[M_NFREE] -= 1
+        b2 = free[meta[M_NFREE]]
+    elif meta[M_NALLOC] < PC_BLOCKS:
+        b2 = meta[M_NALLOC]
+        meta[M_NALLOC] += 1
     else:
-        lo, hi = 0, n
-        while lo < hi:  # rightmost insertion point of `x`
-            mid = (lo + hi) // 2
-            if sorted_[mid] <= x:
-                lo = mid + 1
-            else:
-                hi = mid
-        for k in range(n, lo, -1):
-            sorted_[k] = sorted_[k - 1]
-        sorted_[lo] = x
+        k = 0
+        for p2 in range(nb):
+            b = order[p2]
+            for t in range(cnt[p2]):
+                tmp[k] = vals[b, t]
+                k += 1
+        m = (k + half - 1) // half
+        for p2 in range(m):
+            c = min(half, k - p2 * half)
+            for t in range(c):
+                vals[p2, t] = tmp[p2 * half + t]
+            order[p2] = p2
+            cnt[p2] = c
+            mx[p2] = vals[p2, c - 1]
+        meta[M_NB] = m
+        meta[M_NALLOC] = m
+        meta[M_NFREE] = 0
+        return
+    b = order[p]
+    for t in range(half):
+        vals[b2, t] = vals[b, half + t]
+    for t in range(nb, p + 1, -1):
+        order[t] = order[t - 1]
+        cnt[t] = cnt[t - 1]
+        mx[t] = mx[t - 1]
+    order[p + 1] = b2
+    cnt[p + 1] = PC_BLOCK - half
+    mx[p + 1] = mx[p]
+    cnt[p] = half
+    mx[p] = vals[b, half - 1]
+    meta[M_NB] = nb + 1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pc_insert_nb(vals, order, cnt, mx, free, meta, tmp, x):
+    """Insert ``x`` after the values equal to it; returns its block position and offset."""
+    if meta[M_NB] == 0:
+        if meta[M_NFREE] > 0:
+            meta[M_NFREE] -= 1
+            b = free[meta[M_NFREE]]
+        else:  # no block was ever freed, so none is in use: ids from 0 on
+            b = meta[M_NALLOC]
+            meta[M_NALLOC] += 1
+        order[0] = b
+        cnt[0] = 0
+        meta[M_NB] = 1
+    nb = meta[M_NB]
+    p = min(_pc_below(mx, nb, x), nb - 1)  # the first block whose largest value is >= x, else the last
+    if cnt[p] == PC_BLOCK:
+        _pc_split_nb(vals, order, cnt, mx, free, meta, tmp, p)
+        nb = meta[M_NB]
+        p = min(_pc_below(mx, nb, x), nb - 1)
+    b = order[p]
+    m = cnt[p]
+    j = _pc_not_above(vals[b], m, x)
+    for t in range(m, j, -1):
+        vals[b, t] = vals[b, t - 1]
+    vals[b, j] = x
+    cnt[p] = m + 1
+    mx[p] = vals[b, m]
+    return p, j
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pct_push_nb(ring, vals, order, cnt, mx, free, meta, tmp, n, head, window, x):
+    """Insert ``x`` (finite) into the window; returns the new ``(n, head)`` and the block
+    position and offset of ``x``. A full window first removes its oldest value."""
+    if n == window:
+        _pc_remove_nb(vals, order, cnt, mx, free, meta, ring[head])
+    else:
         n += 1
+    p, j = _pc_insert_nb(vals, order, cnt, mx, free, meta, tmp, x)
     ring[head] = x
-    head = (head + 1) % window
-    return n, head
+    head = head + 1
+    if head == window:
+        head = 0
+    return n, head, p, j
 
 
-@njit(cache=True)
-def _pct_value_nb(sorted_, n, q):
+@njit(cache=True, inline="always", error_model="numpy")
+def _pct_value_nb(vals, order, cnt, nb, n, q):
     """Percentile ``q`` (0-100) with linear interpolation between order statistics
     (``numpy.percentile(method="linear")``); NaN when empty."""
     if n == 0:
@@ -119,40 +228,75 @@ def _pct_value_nb(sorted_, n, q):
     h = (n - 1) * (q / 100.0)
     lo = int(np.floor(h))
     hi = min(lo + 1, n - 1)
-    return sorted_[lo] + (h - lo) * (sorted_[hi] - sorted_[lo])
+    # position p and offset j of order statistic lo, walking from the nearer end
+    if 2 * lo < n:
+        c = 0
+        p = 0
+        while c + cnt[p] <= lo:
+            c += cnt[p]
+            p += 1
+    else:
+        c = n
+        p = nb
+        while c > lo:
+            p -= 1
+            c -= cnt[p]
+    j = lo - c
+    b = order[p]
+    x_lo = vals[b, j]
+    if hi == lo:
+        x_hi = x_lo
+    elif j + 1 < cnt[p]:
+        x_hi = vals[b, j + 1]
+    else:
+        x_hi = vals[order[p + 1], 0]
+    return x_lo + (h - lo) * (x_hi - x_lo)
 
 
-@njit(cache=True)
-def _pct_rank_nb(sorted_, n, x):
+@njit(cache=True, inline="always", error_model="numpy")
+def _pct_rank_at_nb(vals, order, cnt, mx, nb, n, p, j):
+    """:func:`_pct_rank_nb` of the value just inserted at block position ``p``, offset ``j``
+    (after its equals): the values before it are <= it, the values after it in its block are
+    greater, so only when it ends its block may later blocks hold equal values."""
+    if j + 1 == cnt[p] and p + 1 < nb:
+        return _pct_rank_nb(vals, order, cnt, mx, nb, n, vals[order[p], j])
+    c = j + 1
+    for t in range(p):
+        c += cnt[t]
+    return c / n
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pct_rank_nb(vals, order, cnt, mx, nb, n, x):
     """Share of the window's values <= ``x``."""
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if sorted_[mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo / n
+    p = _pc_not_above(mx, nb, x)  # blocks wholly <= x; the next one holds the rest of them
+    c = 0
+    for t in range(p):
+        c += cnt[t]
+    if p < nb:
+        c += _pc_not_above(vals[order[p]], cnt[p], x)
+    return c / n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def rolling_percentile_step_nb(state, x, q):
     """Push ``x`` into the rolling window of ``state`` (see :func:`new_percentile_state`) and
     return percentile ``q`` (0-100, linear interpolation) of the last ``window`` values,
     ``x`` included. Non-finite ``x`` is skipped (the window is unchanged)."""
     s = state[0]
     if np.isfinite(x):
-        s.pc_n, s.pc_head = _pct_push_nb(s.pc_ring, s.pc_sorted, s.pc_n, s.pc_head, s.pc_window, x)
-    return _pct_value_nb(s.pc_sorted, s.pc_n, q)
+        s.pc_n, s.pc_head, _, _ = _pct_push_nb(s.pc_ring, s.pc_vals, s.pc_order, s.pc_cnt, s.pc_max, s.pc_free,
+                                               s.pc_meta, s.pc_tmp, s.pc_n, s.pc_head, s.pc_window, x)
+    return _pct_value_nb(s.pc_vals, s.pc_order, s.pc_cnt, s.pc_meta[M_NB], s.pc_n, q)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def rolling_percentile_rank_nb(state, x):
     """Share of the values in the window of ``state`` that are <= ``x`` (NaN when empty)."""
     s = state[0]
     if s.pc_n == 0:
         return np.nan
-    return _pct_rank_nb(s.pc_sorted, s.pc_n, x)
+    return _pct_rank_nb(s.pc_vals, s.pc_order, s.pc_cnt, s.pc_max, s.pc_meta[M_NB], s.pc_n, x)
 
 
 RP_STATE = np.dtype(PERCENTILE_FIELDS + [("thr", F8), ("rank", F8)], align=True)
@@ -164,25 +308,27 @@ def _rp_init(state: np.ndarray, params: Params) -> None:
     state["rank"] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def rolling_percentile_metric_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """At each finite ``f[field]`` of an ``input_kind`` event of ``inst``: push it, then the
     percentile ``q`` of the last ``window`` values and the rank of the value in them; other
     events repeat the last values."""
     s = state[0]
     q = p[0]
-    if inst[i] == q.inst and kind[i] == q.input_kind:
-        x = f[q.field, i]
+    k, ins, x = kind[i], inst[i], f[q.field, i]  # read every array before a branch
+    if ins == q.inst and k == q.input_kind:
         if np.isfinite(x):
-            s.pc_n, s.pc_head = _pct_push_nb(s.pc_ring, s.pc_sorted, s.pc_n, s.pc_head, s.pc_window, x)
+            s.pc_n, s.pc_head, bp, bj = _pct_push_nb(s.pc_ring, s.pc_vals, s.pc_order, s.pc_cnt, s.pc_max,
+                                                     s.pc_free, s.pc_meta, s.pc_tmp, s.pc_n, s.pc_head, s.pc_window, x)
             if s.pc_n >= q.min_count:
-                s.thr = _pct_value_nb(s.pc_sorted, s.pc_n, q.q)
-                s.rank = _pct_rank_nb(s.pc_sorted, s.pc_n, x)
+                nb = s.pc_meta[M_NB]
+                s.thr = _pct_value_nb(s.pc_vals, s.pc_order, s.pc_cnt, nb, s.pc_n, q.q)
+                s.rank = _pct_rank_at_nb(s.pc_vals, s.pc_order, s.pc_cnt, s.pc_max, nb, s.pc_n, bp, bj)
     out[i, 0] = s.thr
     out[i, 1] = s.rank
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def rolling_percentile_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         rolling_percentile_metric_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -253,7 +399,7 @@ def _vol_init(state: np.ndarray, params: Params) -> None:
     state["ratio"] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _return_std_nb(ret, head, n):
     """Sample standard deviation (ddof=1) of the last ``n`` completed bucket log returns; NaN if
     one of them is unknown."""
@@ -271,7 +417,7 @@ def _return_std_nb(ret, head, n):
     return np.sqrt(ss / (n - 1))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def vol_adjusted_threshold_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """``base x clip(std_short / std_long, min_mult, max_mult)`` of bucket log returns of the
     as-of price; recomputed when a bucket completes. Each bucket's return is computed once, when
@@ -295,7 +441,7 @@ def vol_adjusted_threshold_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 1] = s.ratio
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def vol_adjusted_threshold_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         vol_adjusted_threshold_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -362,7 +508,7 @@ ASIA, EUROPE, US, WEEKEND = 0, 1, 2, 3
 SESSION_STATE = np.dtype([("_unused", I8)], align=True)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def session_multiplier_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Session of the event's UTC time and its multiplier."""
     q = p[0]
@@ -382,7 +528,7 @@ def session_multiplier_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 1] = sess
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def session_multiplier_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         session_multiplier_step_nb(state, p, ts, kind, inst, row, f, i, out)

@@ -91,7 +91,7 @@ def tfi_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = (buy - sell) / tot if tot > 0.0 else np.nan
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def tfi_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         tfi_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -189,7 +189,7 @@ def bsr_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 0] = ratio_nb(s.w_sum[0], s.w_sum[1], s.w_sum[2], s.w_sum[3], q.cap)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def bsr_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         bsr_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -284,7 +284,7 @@ def cvd_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, 1] = np.nan
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def cvd_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         cvd_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -393,7 +393,7 @@ def large_step_nb(state, p, ts, kind, inst, row, f, i, out):
             out[i, j] = np.nan
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def large_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         large_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -517,7 +517,7 @@ def exh_step_nb(state, p, ts, kind, inst, row, f, i, out):
             out[i, j] = np.nan
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def exh_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         exh_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -616,7 +616,7 @@ def spike_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, 0] = np.nan
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def spike_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         spike_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -693,7 +693,7 @@ def rate_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, 0] = np.nan
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def rate_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         rate_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -762,7 +762,7 @@ def consec_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, 1] = np.nan
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def consec_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         consec_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -906,7 +906,7 @@ def tox_step_nb(state, p, ts, kind, inst, row, f, i, out):
     out[i, 2] = s.std
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def tox_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         tox_step_nb(state, p, ts, kind, inst, row, f, i, out)

@@ -293,7 +293,7 @@ def profile_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, j] = s.val[j]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def profile_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         profile_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -392,14 +392,14 @@ def _sdz_init(state: np.ndarray, params: Params) -> None:
     state["val"] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _zone_strength_nb(z):
     t = z[Z_TESTS]
     base = 100.0 if t == 0 else (70.0 if t <= 2 else 40.0)
     return base * z[Z_FACTOR]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _zones_move_nb(s, lo, hi, last):
     """Apply a price path segment (lowest, highest, last price) to the zones: break, then test."""
     k = 0
@@ -418,7 +418,7 @@ def _zones_move_nb(s, lo, hi, last):
         k += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _zones_form_nb(s, q):
     """Form a zone from the bar just closed when it is a rejection wick with a volume spike."""
     n_prev = min(s.bar_count - 1, MAX_VOL_BARS)
@@ -459,12 +459,12 @@ def _zones_form_nb(s, q):
 
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _zone_distance_nb(s, k, px):
     return max(s.zones[k, Z_LOW] - px, px - s.zones[k, Z_HIGH], 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _zone_before_nb(s, j, k, px):
     """Zone ``j`` ranks before zone ``k``: nearer the price, then stronger, then newer."""
     dj = _zone_distance_nb(s, j, px)
@@ -478,7 +478,7 @@ def _zone_before_nb(s, j, k, px):
     return j > k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _sdz_values_nb(s):
     """Nearest demand (low, high, strength), nearest supply (same), in-zone flags, fresh/tested counts."""
     px = s.last_px
@@ -512,7 +512,7 @@ def _sdz_values_nb(s):
         s.val[5] = _zone_strength_nb(s.zones[bs])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def sdz_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Supply and demand zones formed by rejection-wick bars with a volume spike (see the registry)."""
     s = state[0]
@@ -539,7 +539,7 @@ def sdz_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, k] = s.val[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def sdz_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         sdz_step_nb(state, p, ts, kind, inst, row, f, i, out)
@@ -667,7 +667,7 @@ def _fvg_init(state: np.ndarray, params: Params) -> None:
     state["val"] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _fvg_move_nb(s, lo, hi):
     """Fill the open gaps with a price path segment; a gap filled to its far edge is removed."""
     k = 0
@@ -689,7 +689,7 @@ def _fvg_move_nb(s, lo, hi):
         k += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _fvg_remove_nb(s, k):
     """Remove the k-th open gap (creation order kept)."""
     for m in range(k, s.g_len - 1):
@@ -700,7 +700,7 @@ def _fvg_remove_nb(s, k):
     s.g_len -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _fvg_form_nb(s, q):
     """Check the last three closed bars for a gap between bar 1 and bar 3."""
     if s.bar_count < 3:
@@ -729,7 +729,7 @@ def _fvg_form_nb(s, q):
     s.g_len += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _fvg_values_nb(s):
     """Open bullish/bearish counts, nearest gap (low, high, side, fill) and the in-gap flag."""
     px = s.last_px
@@ -758,7 +758,7 @@ def _fvg_values_nb(s):
         s.val[5] = g[G_FILL]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def fvg_step_nb(state, p, ts, kind, inst, row, f, i, out):
     """Fair value gaps: 3-bar pattern, fill tracking, expiry (see the registry)."""
     s = state[0]
@@ -789,7 +789,7 @@ def fvg_step_nb(state, p, ts, kind, inst, row, f, i, out):
         out[i, k] = s.val[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def fvg_batch_nb(state, p, ts, kind, inst, row, f, out):
     for i in range(ts.shape[0]):
         fvg_step_nb(state, p, ts, kind, inst, row, f, i, out)

@@ -15,7 +15,11 @@ from emerald.events.table import EventTable
 from emerald.signals import REGISTRY, Metric
 from emerald.signals.base import HOUR_NS, SECOND_NS
 from emerald.signals.thresholds import (
+    M_NALLOC,
+    M_NFREE,
+    PC_BLOCKS,
     new_percentile_state,
+    percentile_window_sorted,
     rolling_percentile_rank_nb,
     rolling_percentile_step_nb,
 )
@@ -68,7 +72,42 @@ def test_rolling_percentile_matches_numpy_on_a_long_series() -> None:
             got = rolling_percentile_step_nb(st, x, q)
             win = xs[max(0, k + 1 - window):k + 1]
             assert got == pytest.approx(np.percentile(win, q), rel=1e-12, abs=1e-12)
-        assert np.array_equal(st["pc_sorted"][0, :len(win)], np.sort(win))
+        assert np.array_equal(percentile_window_sorted(st), np.sort(win))
+
+
+def _sorted_list_percentile(win: list[float], q: float) -> float:
+    """The kernel's interpolation formula on ``sorted()``: the block layout must give the same bits."""
+    s = sorted(win)
+    h = (len(s) - 1) * (q / 100.0)
+    lo = math.floor(h)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (h - lo) * (s[hi] - s[lo])
+
+
+@pytest.mark.parametrize("window, series", [(2048, "walk"), (2048, "ties"), (65, "ties"), (64, "normal"),
+                                            (1, "normal")])
+def test_rolling_percentile_blocks_equal_a_sorted_list_bit_for_bit(window: int, series: str) -> None:
+    """Order statistics from the sorted blocks equal those of a sorted list exactly, through block
+    splits, freed blocks and the re-layout into half-full blocks (forced half-way by marking every
+    block id handed out, which a long stream reaches on its own)."""
+    rng = np.random.default_rng(11)
+    n = 6_000
+    xs = {"walk": np.cumsum(rng.normal(size=n)), "ties": np.round(rng.normal(0, 2, n)),
+          "normal": rng.normal(size=n)}[series]
+    st = new_percentile_state(window)
+    relaid = False
+    for k, x in enumerate(xs):
+        if k >= n // 2 and not relaid:  # no id left: the next split lays the blocks out again
+            st["pc_meta"][0, M_NALLOC] = PC_BLOCKS
+            st["pc_meta"][0, M_NFREE] = 0
+        q = float(rng.uniform(0, 100)) if k % 3 else float(rng.choice([0.0, 50.0, 90.0, 100.0]))
+        win = xs[max(0, k + 1 - window):k + 1]
+        assert rolling_percentile_step_nb(st, x, q) == _sorted_list_percentile(win.tolist(), q), k
+        y = xs[rng.integers(0, k + 1)]
+        assert rolling_percentile_rank_nb(st, y) == int((win <= y).sum()) / len(win), k
+        relaid = relaid or (k >= n // 2 and st["pc_meta"][0, M_NALLOC] < PC_BLOCKS)  # only a re-layout lowers it
+    assert np.array_equal(percentile_window_sorted(st), np.sort(xs[-window:]))
+    assert relaid or window == 1  # (a one-value window never splits a block)
 
 
 def test_new_percentile_state_checks_the_window() -> None:
