@@ -837,16 +837,26 @@ def check_exits_nb(insts, pos, ords, acct, out, params, j, ts, px, sig, has_sig,
 
 
 @njit(cache=True)
-def check_liquidation_nb(insts, pos, acct, out, j, ts, px):
-    """Isolated margin: close at ``px`` when margin + unrealised PnL falls to the maintenance margin."""
+def liquidation_due_nb(insts, pos, j, px):
+    """Isolated margin: True when margin + unrealised PnL of instrument ``j``'s position at ``px``
+    has fallen to the maintenance margin (the test of :func:`check_liquidation_nb`, without ``out``,
+    so the bar loop calls it every bar at no cost)."""
     p = pos[j]
     if p.qty == 0.0 or not (px > 0.0):
         return False
     ins = insts[j]
     if ins.kind == SPOT:
         return False
-    if p.margin + p.upnl > ins.maint_margin * notional_nb(ins.kind, ins.contract_size, p.qty, px):
+    return p.margin + p.upnl <= ins.maint_margin * notional_nb(ins.kind, ins.contract_size, p.qty, px)
+
+
+@njit(cache=True)
+def check_liquidation_nb(insts, pos, acct, out, j, ts, px):
+    """Isolated margin: close at ``px`` when margin + unrealised PnL falls to the maintenance margin."""
+    if not liquidation_due_nb(insts, pos, j, px):
         return False
+    p = pos[j]
+    ins = insts[j]
     side = -1 if p.qty > 0 else 1
     apply_fill_nb(insts, pos, acct, out, j, ts, side, abs(p.qty), px, ins.taker_fee, False, 0.0, R_LIQ, -1, NAN,
                   NAN, -1)
@@ -856,7 +866,7 @@ def check_liquidation_nb(insts, pos, acct, out, j, ts, px):
 # ------------------------------------------------------------------------------------ risk
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # inlined: the bar loop computes it every bar
 def health_nb(insts, pos, acct, params, ts):
     """Portfolio health score 0-100 (algo-engine-design.md, Portfolio Health Scoring), from what
     the engine knows: unrealised PnL share of equity (30: -5 % -> 0, +5 % -> 30), today's drawdown
@@ -925,8 +935,14 @@ def corr_nb(rets, n_rows, a, b):
 
 @njit(cache=True)
 def equity_sample_nb(insts, pos, acct, out, params, ts):
+    equity_row_nb(insts, pos, acct, out[3], params, ts)
+
+
+@njit(cache=True, inline="always")  # inlined: called every bar in bar mode
+def equity_row_nb(insts, pos, acct, e, params, ts):
+    """Append the account's state at ``ts`` to the equity buffer ``e`` (``out[3]``; the bar loop
+    passes the buffer, not ``out``: a call that passes the tuple costs more than a bar's work)."""
     a = acct[0]
-    e = out[3]
     k = a.n_equity
     net = 0.0
     for j in range(pos.shape[0]):
