@@ -119,6 +119,7 @@ def _validate(v):
 
 
 STRATEGY = StrategyDef(
+    explain_from="contrib",  # the kernel writes the signal values (in the labels' units) to contrib
     name="basis_arb",
     description="Perp vs spot: short the rich leg, long the cheap one when |basis| > 0.3 %; flat at convergence.",
     params=(

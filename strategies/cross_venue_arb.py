@@ -127,6 +127,7 @@ def _validate(v):
 
 
 STRATEGY = StrategyDef(
+    explain_from="contrib",  # the kernel writes the signal values (in the labels' units) to contrib
     name="cross_venue_arb",
     description="One asset on two venues: short the dear, long the cheap when the gap > both venues' fees + margin.",
     params=(

@@ -119,6 +119,7 @@ def _validate(v):
 
 
 STRATEGY = StrategyDef(
+    explain_from="contrib",  # the kernel writes the signal values (in the labels' units) to contrib
     name="funding_arb",
     description="Delta-neutral spot long / perp short (or the mirror) while |funding| > entry; close below exit.",
     params=(

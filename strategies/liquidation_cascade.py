@@ -131,6 +131,7 @@ def triggers(p, columns):
 
 
 STRATEGY = StrategyDef(
+    explain_from="contrib",  # the kernel writes the signal values (in the labels' units) to contrib
     name="liquidation_cascade",
     description="Detect liquidation cascades (and the estimated cluster levels); fade the overshoot or alert only.",
     params=(

@@ -500,7 +500,8 @@ def backtest(config: StrategyConfig, root: str | Path, *, fitted: dict[str, Any]
         prices = _prices_from_bars(bars, config.instruments)
     finish(state, p.end_ns)
     values = None
-    if config.mode == "event" and p.trigs and config.strategy.score_labels:
+    if config.mode == "event" and p.trigs and config.strategy.score_labels and \
+            config.strategy.explain_from == "signals":
         events_of = state.out[7][: state.acct[0]["n_decisions"]]["event"]
         values = sig[events_of][:, [t.column for t in p.trigs]]
     result = build_result(config, state, config.instruments, start_ns=p.start_ns, end_ns=p.end_ns,

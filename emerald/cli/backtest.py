@@ -182,7 +182,8 @@ def demo_run(root: Path, seed: int, days: int, force: bool, report: Path | None,
                 result = run(cfg, root)
         path = write_report(result, report or Path("reports") / "demo.html")
         if as_json:
-            emit_json({**run_summary(result, path), "tape": str(root), "seconds": round(time.perf_counter() - t0, 2)})
+            emit_json({**run_summary(result, path), "tape": str(root), "tape_reused": summary["reused"],
+                       "seconds": round(time.perf_counter() - t0, 2)})
         else:
             print_run(result, path)
             console.print(f"demo done in {time.perf_counter() - t0:.1f} s; open {path.resolve()}")

@@ -64,6 +64,9 @@ class StrategyDef:
     fitted_size: int = 0
     score_labels: tuple[str, ...] = ()  # weighted-score strategies: one short label per trigger (explanations)
     score_max: float = 100.0  # the score's scale in explanations ("score 87/100", "score 5.5/8")
+    # what explanations print per trigger: "signals" (each trigger column's raw value at the decision)
+    # or "contrib" (what the kernel wrote to intent.contrib, e.g. values it scaled to its own units)
+    explain_from: str = "signals"
     counters: tuple[str, ...] = ()  # names of the acct[0].mem slots the kernel counts in (reported per run)
     # scored conditions (emerald.strategy.score.Trigger) from (params, signal column names): the
     # weighted score, the signal firings the recorder logs and the fitter's weights/thresholds

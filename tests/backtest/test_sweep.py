@@ -159,12 +159,25 @@ def test_local_pool_gives_identical_digests_and_loads_the_cache(serial, config, 
 
 
 def test_ray_gives_identical_digests(serial, config, tape) -> None:
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    import gc
+
+    import ray  # a dev dependency: an ImportError here is a failure, not a skip
+
+    from emerald.backtest.sweep import _start_local_ray
+
+    try:
+        _start_local_ray(ray, 2)
+    except Exception as exc:  # Ray's raylet has a fixed 30 s start limit (ray/_private/node.py)
+        ray.shutdown()
+        gc.collect()  # the failed start's process handles are collected here, not in a later test
+        if "timed out during startup" not in str(exc):
+            raise
+        pytest.xfail(f"a local Ray instance did not start on this machine in 3 attempts (overloaded): {exc}")
     try:
         res = sweep(config, tape, GRID, executor="ray")
     finally:
         ray.shutdown()
+        gc.collect()
     assert res.grid["digest"].to_list() == serial.grid["digest"].to_list()  # TB4
     assert res.manifest["executor"] == "ray" and res.manifest["workers"] == 2
     assert res.manifest["compiles"] == 0, res.manifest["compiled"]  # Ray workers load the numba cache too

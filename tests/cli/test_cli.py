@@ -69,7 +69,7 @@ def test_errors_are_clear_and_json(tmp_path: Path) -> None:
 
 def test_demo_builds_then_reuses_then_force_rebuilds(tmp_path: Path) -> None:
     root = tmp_path / "demo"
-    args = ["demo", "--root", str(root), "--days", "1", "--seed", "3", "--json"]
+    args = ["data", "demo", "--root", str(root), "--days", "1", "--seed", "3", "--json"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     d1 = last_json(first.output)
@@ -77,7 +77,7 @@ def test_demo_builds_then_reuses_then_force_rebuilds(tmp_path: Path) -> None:
     manifest = (root / "_manifest.json").read_bytes()
     again = last_json(runner.invoke(app, args).output)
     assert again["reused"] is True and (root / "_manifest.json").read_bytes() == manifest
-    other = runner.invoke(app, ["demo", "--root", str(root), "--days", "1", "--seed", "4", "--json"])
+    other = runner.invoke(app, ["data", "demo", "--root", str(root), "--days", "1", "--seed", "4", "--json"])
     assert other.exit_code == 2 and "already holds demo data" in last_json(other.output)["error"]
     forced = last_json(runner.invoke(app, [*args, "--force"]).output)
     assert forced["reused"] is False and (root / "_manifest.json").read_bytes() == manifest  # same seed, same bytes

