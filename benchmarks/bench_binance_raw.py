@@ -15,8 +15,10 @@ hits them alike:
 The importer runs two helper threads beside its line loop, so it needs the machine's second
 core; the peer does not. Each run also records the CPU time *other* processes used meanwhile
 (``/proc/stat`` busy time minus this process's), and the table shows best and median over all
-runs and over the quiet ones (others used less than 10 % of the run's wall time). A first
-run in the process is left out: it pays imports and pyarrow's lazy setup (about 1 s).
+runs and over the quiet ones (others used less than 10 % of the run's wall time), and the CPU
+time of this process's main thread (the line loop: the part a busy machine inflates least). A
+first run in the process is left out: it pays imports, pyarrow's lazy setup and loading the
+compiled depth path (about 1 s).
 
 ``--profile`` prints the top of a cProfile of one ``import`` run instead.
 """
@@ -75,18 +77,20 @@ def busy_seconds() -> float | None:
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def timed(fn: Callable[[Path], int], root: Path) -> tuple[float, float | None, int]:
-    """(wall seconds, CPU seconds of other processes meanwhile, lines)."""
-    busy0, cpu0, t0 = busy_seconds(), time.process_time(), time.perf_counter()
+def timed(fn: Callable[[Path], int], root: Path) -> tuple[float, float | None, float, int]:
+    """(wall seconds, CPU seconds of other processes meanwhile, main-thread CPU seconds, lines)."""
+    busy0, cpu0, main0, t0 = busy_seconds(), time.process_time(), time.thread_time(), time.perf_counter()
     n = fn(root)
-    wall, own, busy1 = time.perf_counter() - t0, time.process_time() - cpu0, busy_seconds()
+    wall, main = time.perf_counter() - t0, time.thread_time() - main0
+    own, busy1 = time.process_time() - cpu0, busy_seconds()
     other = None if busy0 is None or busy1 is None else max(0.0, busy1 - busy0 - own)
-    return wall, other, n
+    return wall, other, main, n
 
 
-def line(name: str, lines: int, secs: list[float]) -> str:
+def line(name: str, lines: int, secs: list[float], main: list[float]) -> str:
     return (f"{name:>22}: best {lines / min(secs):>9,.0f} msg/s  median {lines / statistics.median(secs):>9,.0f} "
-            f"msg/s  ({min(secs) * 1e3:.0f} / {statistics.median(secs) * 1e3:.0f} ms, {len(secs)} runs)")
+            f"msg/s  ({min(secs) * 1e3:.0f} / {statistics.median(secs) * 1e3:.0f} ms, {len(secs)} runs)  "
+            f"main thread CPU {min(main) * 1e3:.0f} / {statistics.median(main) * 1e3:.0f} ms")
 
 
 def main() -> None:
@@ -106,21 +110,21 @@ def main() -> None:
             pstats.Stats(prof).sort_stats("tottime").print_stats(25)
             return
         fns = {"peer": peer, "import": import_only, "import+commit": import_commit}
-        runs: dict[str, list[tuple[float, float | None]]] = {name: [] for name in fns}
+        runs: dict[str, list[tuple[float, float | None, float]]] = {name: [] for name in fns}
         lines = 0
         for i in range(args.repeat):
             for name, fn in fns.items():
                 root = tmp / f"{name}-{i}"
-                wall, other, n = timed(fn, root)
-                runs[name].append((wall, other))
+                wall, other, main, n = timed(fn, root)
+                runs[name].append((wall, other, main))
                 lines = lines or n
                 shutil.rmtree(root, ignore_errors=True)
         print(f"{lines:,} messages (both USD-M captures), {os.cpu_count()} CPUs")
         for name, rs in runs.items():
-            print(line(name, lines, [w for w, _ in rs]))
-            quiet = [w for w, o in rs if o is not None and o < QUIET * w]
+            print(line(name, lines, [w for w, _, _ in rs], [m for _, _, m in rs]))
+            quiet = [(w, m) for w, o, m in rs if o is not None and o < QUIET * w]
             if quiet:
-                print(line(f"{name} (quiet runs)", lines, quiet))
+                print(line(f"{name} (quiet runs)", lines, [w for w, _ in quiet], [m for _, m in quiet]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

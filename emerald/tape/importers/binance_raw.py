@@ -57,7 +57,10 @@ applied before the book was first in sync) ``+ events_dropped_invalid`` (after a
 resync) ``+ events_stale`` (repeats of applied events), plus ``gaps``, ``resyncs``, ``snapshots``,
 ``seeds``, ``rows`` and ``rows_partial``. A depth line rejected half-applied also counts as a gap.
 Levels are kept in dicts keyed by the price string (Binance prints one price one way); zero
-quantities (``"0"``, ``"0.000"``...) remove a level.
+quantities (``"0"``, ``"0.000"``...) remove a level. While a book is live, its events take a
+compiled path (:mod:`emerald.tape.importers._binance_depth`) with the same results: it reads the
+exact layout Binance sends and parses the decimals exactly; any other line, and every event that
+does not chain, goes back to the Python path for that line.
 
 Funding (``markPrice``): a published (``is_settlement`` False) row at ``E`` with ``rate = r`` and
 ``next_funding_ts = T`` for the first message and each time ``(r, T)`` changes (repeats carry no
@@ -73,7 +76,9 @@ Speed: two helper threads work beside the line loop. One inflates gzip ahead of 
 releases the GIL). The other gets each decompressed block whole and decodes its ``bookTicker``,
 ``trade`` and ``aggTrade`` lines (most of a capture) with pyarrow (split, select by stream,
 JSON-decode, cast), outside the GIL; the line loop skips those lines with one ``startswith`` and
-decodes the rest (depth events, markPrice, snapshots...) with orjson, in order, keeping the book.
+decodes the rest (markPrice, snapshots...) with orjson, in order, keeping the book; depth
+events are gathered per book and applied together, by the compiled path while the book is live,
+before the next line of any other kind.
 Lines the pyarrow readers refuse (bad JSON, a missing field, a bad number or time) are decoded
 line by line, so that each bad line is rejected with its file and line number exactly as in
 ``strict`` mode, which decodes every line in order here and so raises on the first bad one. A
@@ -104,6 +109,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from emerald.errors import ConfigError, DataError
+from emerald.tape.importers import _binance_depth as _fast
 from emerald.tape.importers.base import ImportReport, LineRejects, add_note, count_unhandled
 from emerald.tape.writer import TapeWriter
 
@@ -114,12 +120,12 @@ _OPTIONS = {"depth": 20, "book_interval_ms": 100, "funding_interval_h": 8}
 MS = 1_000_000
 US = 1_000
 HOUR_NS = 3_600_000_000_000
-# local receive times must be µs between 2000-01-01 and 2100-01-01
-_MIN_US, _MAX_US = 946_684_800_000_000, 4_102_444_800_000_000
+_MIN_US, _MAX_US = _fast.MIN_US, _fast.MAX_US  # the range of local receive times (µs)
 _MAX_MS = 4_102_444_800_000
 _NO_TIME = -(1 << 62)      # a quote without exchange time (spot bookTicker): ts_event = ts_recv
 
 _SYNC_BUFFER = 1000        # diff events kept while waiting for a sync point
+_FAST_RETRY = 256          # after a short stay in the compiled path, depth events before the next try
 _FLUSH_ROWS = 1_000_000    # buffered rows that trigger a write
 _FIRST_CHUNK = 1 << 18     # decompressed bytes of the first read, small so that parsing starts at once
 _READ_CHUNK = 1 << 23      # decompressed bytes of the next reads (one worker job each)
@@ -567,7 +573,8 @@ class _Book:
     """L2 book of one symbol: two :class:`_Side`, the sync state and the top-N rows."""
 
     __slots__ = ("depth", "interval_ms", "bid", "ask", "live", "sync_id", "last_u", "had_sync", "had_rest",
-                 "partial", "pending", "next_emit", "last_row", "out", "saw_usdm", "saw_spot", *_STATS)
+                 "partial", "pending", "next_emit", "last_row", "out", "segments", "fast", "fast_wait", "saw_usdm",
+                 "saw_spot", *_STATS)
 
     def __init__(self, depth: int, interval_ns: int) -> None:
         self.depth, self.interval_ms = depth, interval_ns / MS
@@ -584,6 +591,10 @@ class _Book:
         self.last_row: tuple[list[str], list[str], list[str], list[str]] | None = None
         # rows not yet written: (T ms, receive µs, -bid prices, bid qty strings, ask prices, ask qty strings)
         self.out: list[tuple[int, int, list[float], list[str], list[float], list[str]]] = []
+        # earlier rows not yet written, in order: lists like `out`, and the compiled path's arrays
+        self.segments: list[list[Any] | tuple[np.ndarray, np.ndarray]] = []
+        self.fast: _fast.FastBook | None = None  # the book's state while in the compiled path
+        self.fast_wait = 0  # depth events of a live book to leave to Python before trying that path again
         self.saw_usdm = self.saw_spot = False  # diff events with / without `pu`
         self.events = self.events_applied = self.events_before_snapshot = self.events_dropped_invalid = 0
         self.events_stale = self.gaps = self.resyncs = self.snapshots = self.seeds = 0
@@ -602,6 +613,8 @@ class _Book:
     # -- sync points
     def snapshot(self, bids: dict[str, str], asks: dict[str, str], last_id: int, t_ms: int, recv: int) -> None:
         """Reset to a REST depth snapshot (levels validated by :func:`_snapshot_levels`)."""
+        if self.fast is not None:
+            self.leave_fast()
         self.snapshots += 1
         self.had_rest = True
         self._reset(dict(bids), dict(asks), last_id, partial=False)
@@ -660,8 +673,59 @@ class _Book:
             self._drop(excess)
 
     def finish(self) -> None:
-        """End of input: seed from a bookTicker if nothing else synced; count what is left."""
+        """End of input: seed from a bookTicker if nothing else synced; count what is left. (A book
+        still in the compiled path is live, with nothing pending, and its counts are current.)"""
         self._settle_pending(end=True)
+
+    # -- the compiled path (emerald.tape.importers._binance_depth)
+    def try_fast(self) -> None:
+        """Move a live book to the compiled path, unless it was there a short while ago (then
+        ``fast_wait`` more events go through Python first) or holds a level that path cannot."""
+        if not self.live or self.pending:
+            return
+        if self.fast_wait:
+            self.fast_wait -= 1
+            return
+        fb = _fast.FastBook(self.depth, self.interval_ms)
+        levels = [[(p, q) for p, q in side.levels.items() if q not in _ZEROS] for side in (self.bid, self.ask)]
+        if not fb.load(levels[0], levels[1], self.last_u, self.next_emit, self.last_row):
+            self.fast_wait = _FAST_RETRY
+            return
+        if self.out:
+            self.segments.append(self.out)
+            self.out = []
+        self.fast = fb
+
+    def run_fast(self, lines: _fast.Lines, i: int) -> int:
+        """Apply ``lines`` from ``i`` on in the compiled path; returns the first line it did not
+        apply (the caller leaves the path and hands that line to :meth:`event`)."""
+        fb = self.fast
+        assert fb is not None
+        k, events, rows = fb.run(lines, i)
+        self.events += events
+        self.events_applied += events
+        self.rows += rows
+        if self.partial:
+            self.rows_partial += rows
+        self.last_u, self.next_emit = fb.last_u, fb.next_emit
+        return k
+
+    def leave_fast(self) -> None:
+        """Back to the Python path: levels and last row from the compiled path's state."""
+        fb, self.fast = self.fast, None
+        assert fb is not None
+        if fb.n_rows:
+            self.segments.append(fb.take_rows())
+        if fb.applied:
+            bids, asks = fb.levels()
+            self.bid.reset(bids)
+            self.ask.reset(asks)
+            self.last_row = fb.last_row()
+        self.fast_wait = 0 if fb.applied >= _FAST_RETRY else _FAST_RETRY
+
+    def buffered_rows(self) -> int:
+        return (len(self.out) + sum(len(s) if isinstance(s, list) else len(s[0]) for s in self.segments)
+                + (self.fast.n_rows if self.fast is not None else 0))
 
     # -- diff events
     def event(self, d: dict[str, Any], recv: int, last_book_ticker: Callable[[int], bytes | None], n: int) -> None:
@@ -674,6 +738,8 @@ class _Book:
         ``last_book_ticker(n)`` gives the payload of the latest bookTicker before line ``n`` (this
         event's), kept with an event that has to wait for a sync point (a possible seed).
         """
+        if self.fast is not None:  # an envelope written with other spacing reaches here directly
+            self.leave_fast()
         t = d.get("T") or d["E"]
         u, pu, bids, asks = d["u"], d.get("pu"), d["b"], d["a"]
         if (self.live and type(u) is int and type(t) is int and type(bids) is list and type(asks) is list
@@ -779,32 +845,56 @@ class _Book:
 
     def take_rows(self, path: str, strict: bool, report: ImportReport) -> dict[str, np.ndarray] | None:
         """The rows emitted since the last call, as book columns (quantity strings parsed here)."""
-        if not self.out:
+        if self.fast is not None and self.fast.n_rows:
+            self.segments.append(self.fast.take_rows())
+        if self.out:
+            self.segments.append(self.out)
+            self.out = []
+        if not self.segments:
             return None
-        n, rows = self.depth, self.out
-        self.out = []
-        sides = {}
-        for name, px, qty in (("bid", [r[2] for r in rows], [r[3] for r in rows]),
-                              ("ask", [r[4] for r in rows], [r[5] for r in rows])):
-            for j, levels in enumerate(px):  # pad a short side: NaN price, 0 qty
-                if len(levels) < n:
-                    px[j] = levels + [np.nan] * (n - len(levels))
-                    qty[j] = qty[j] + ["0"] * (n - len(levels))
-            sides[f"{name}_px"] = np.fromiter(chain.from_iterable(px), np.float64, len(px) * n).reshape(-1, n)
-            sides[f"{name}_qty"] = _qty_array(list(chain.from_iterable(qty)), strict, path, name[0],
-                                              report).reshape(-1, n)
+        n, segments = self.depth, self.segments
+        self.segments = []
+        times: list[np.ndarray] = []
+        cols: dict[str, list[np.ndarray]] = {"bid_px": [], "bid_qty": [], "ask_px": [], "ask_qty": []}
+        bad: dict[str, list[Any]] = {"bid": [], "ask": []}
+        for seg in segments:
+            if not isinstance(seg, list):  # the compiled path's arrays
+                times.append(seg[0])
+                for c, col in enumerate(cols.values()):
+                    col.append(seg[1][:, c, :])
+                continue
+            times.append(np.array([r[:2] for r in seg], dtype=np.int64).reshape(-1, 2))
+            for name, px, qty in (("bid", [r[2] for r in seg], [r[3] for r in seg]),
+                                  ("ask", [r[4] for r in seg], [r[5] for r in seg])):
+                for j, levels in enumerate(px):  # pad a short side: NaN price, 0 qty
+                    if len(levels) < n:
+                        px[j] = levels + [np.nan] * (n - len(levels))
+                        qty[j] = qty[j] + ["0"] * (n - len(levels))
+                cols[f"{name}_px"].append(np.fromiter(chain.from_iterable(px), np.float64, len(px) * n).reshape(-1, n))
+                values, not_numbers = _qty_array(list(chain.from_iterable(qty)))
+                cols[f"{name}_qty"].append(values.reshape(-1, n))
+                bad[name] += not_numbers
+        for name, not_numbers in bad.items():
+            if not not_numbers:
+                continue
+            if strict:
+                raise DataError("depth level quantity is not a number", path=path, field=f"{name[0]}[].qty",
+                                value=not_numbers[0])
+            add_note(report, f"{len(not_numbers)} depth level quantities in written book rows are not numbers (first "
+                     f"{not_numbers[0]!r}); those rows are quarantined by the writer")
+        sides = {k: np.concatenate(v) if len(v) > 1 else v[0] for k, v in cols.items()}
         sides["bid_px"] = -sides["bid_px"]
-        return {"ts_event": _ms_to_ns(np.array([r[0] for r in rows], dtype=np.int64)),
-                "ts_recv": np.array([r[1] for r in rows], dtype=np.int64) * US, **sides}
+        t = np.concatenate(times) if len(times) > 1 else times[0]
+        return {"ts_event": _ms_to_ns(t[:, 0]), "ts_recv": t[:, 1] * US, **sides}
 
 
-def _qty_array(col: list[Any], strict: bool, path: str, field: str, report: ImportReport) -> np.ndarray:
+def _qty_array(col: list[Any]) -> tuple[np.ndarray, list[Any]]:
     """Depth quantities are kept as the strings Binance sent and parsed only for written rows
     (pyarrow's cast: several times faster than ``float()`` on each). A value that is not a
-    number becomes NaN, so that the writer quarantines its row (``negative.*_qty``), and a note
-    counts it; strict mode raises."""
+    number becomes NaN, so that the writer quarantines its row (``negative.*_qty``); those
+    values are returned too (the caller notes them, strict mode raises)."""
     try:
-        return pa.array(col, pa.string()).cast(pa.float64()).to_numpy()
+        return pa.array(col, pa.string()).cast(pa.float64()).to_numpy(), []
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     out = np.empty(len(col))
@@ -815,12 +905,7 @@ def _qty_array(col: list[Any], strict: bool, path: str, field: str, report: Impo
         except (TypeError, ValueError):
             out[i] = np.nan
             bad.append(q)
-    if bad:
-        if strict:
-            raise DataError("depth level quantity is not a number", path=path, field=f"{field}[].qty", value=bad[0])
-        add_note(report, f"{len(bad)} depth level quantities in written book rows are not numbers (first "
-                 f"{bad[0]!r}); those rows are quarantined by the writer")
-    return out
+    return out, bad
 
 
 def _snapshot_levels(levels: Any, field: str) -> dict[str, str]:
@@ -873,7 +958,7 @@ class _Symbol:
 
     def buffered(self) -> int:
         return (sum(len(r.ev) for r in self.rows.values()) + sum(len(c["ts_event"]) for v in self.bulk.values()
-                                                                  for c in v) + len(self.px[0]) + len(self.book.out))
+                                                                  for c in v) + len(self.px[0]) + self.book.buffered_rows())
 
 
 # --------------------------------------------------------------------------------------------
@@ -955,9 +1040,14 @@ class _Importer:
 
     # -- the line loop
     def feed(self, lines: list[bytes], path: str, n: int) -> int:
-        """Process ``lines`` (line numbers ``n + 1``...); returns the last line number."""
-        report, reject, loads, routes, skip = self.report, self.rejects.reject, orjson.loads, self.routes, self.skip
+        """Process ``lines`` (line numbers ``n + 1``...); returns the last line number. Depth
+        events are gathered per book and applied together (:meth:`_drain`) before the next line
+        of anything else, so that everything still happens in line order."""
+        routes, skip, handle = self.routes, self.skip, self._line
         self.lines, self.base = lines, n
+        batch: list[bytes] = []
+        numbers: list[int] = []
+        book: _Book | None = None
         parsed = 0
         for line in lines:
             n += 1
@@ -967,44 +1057,88 @@ class _Importer:
             route = None
             if sp > 0 and line.startswith(_STREAM_PREFIX, sp + 1):
                 stream = line[sp + 12:line.find(b'"', sp + 12)]
-                route = routes.get(stream) or self._route(stream)
-                code = route[0]
-            try:
-                recv = int(line[:sp]) if sp > 0 else -1
-            except ValueError:
-                recv = -1
-            if not _MIN_US <= recv < _MAX_US:
-                reject("empty_line" if not line.strip() else "bad_timestamp", path=path, line_no=n, text=line,
-                       field="local_time_us")
-                continue
-            try:
-                obj = loads(line[sp + 1:])
-            except orjson.JSONDecodeError:
-                reject("bad_json", path=path, line_no=n, text=line)
-                continue
-            try:
+                route = routes.get(stream)
                 if route is None:
-                    route = self._route_object(obj, recv)
-                    if route is None:
-                        parsed += 1
-                        continue
-                    code = route[0]
-                if code == _DEPTH:
-                    route[4](obj["data"], recv, route[3], n)
-                else:
-                    self._handle(route, obj["data"], recv)
-            except KeyError as e:
-                reject("missing_field", path=path, line_no=n, text=line, field=str(e.args[0]))
-                continue
-            except (ValueError, TypeError, IndexError, AttributeError) as e:
-                reject("bad_value", path=path, line_no=n, text=line, field=_line_error(e)[1])
-                continue
-            parsed += 1
-        report.lines_parsed += parsed
+                    if batch:  # a new stream may apply held snapshots
+                        self._drain(book, batch, numbers, path)
+                    route = self._route(stream)
+                if route[0] == _DEPTH:
+                    if route[1].book is not book:
+                        if batch:
+                            self._drain(book, batch, numbers, path)
+                        book = route[1].book
+                    batch.append(line)
+                    numbers.append(n)
+                    continue
+            if batch:
+                self._drain(book, batch, numbers, path)
+            parsed += handle(line, n, path, sp, route)
+        if batch:
+            self._drain(book, batch, numbers, path)
+        self.report.lines_parsed += parsed
         for sym in self.symbols.values():  # remember the last bookTicker of these lines
             if sym.bt_prefix is not None:
                 sym.last_bt = self._last_book_ticker(sym, n + 1)
         return n
+
+    def _drain(self, book: _Book | None, batch: list[bytes], numbers: list[int], path: str) -> None:
+        """Apply a batch of one book's depth lines (line numbers ``numbers``) in order, then empty
+        it: runs of them in the compiled path while the book is live and the lines are as that path
+        expects, any other one by :meth:`_line`."""
+        assert book is not None
+        todo: _fast.Lines | None = None
+        i, parsed = 0, 0
+        while i < len(batch):
+            if book.fast is None:
+                book.try_fast()
+            if book.fast is not None:
+                todo = todo or _fast.Lines(batch)
+                k = book.run_fast(todo, i)
+                parsed, i = parsed + k - i, k
+                if i == len(batch):
+                    break
+                book.leave_fast()
+            line = batch[i]
+            sp = line.find(b" ")
+            parsed += self._line(line, numbers[i], path, sp, self.routes[line[sp + 12:line.find(b'"', sp + 12)]])
+            i += 1
+        self.report.lines_parsed += parsed
+        batch.clear()
+        numbers.clear()
+
+    def _line(self, line: bytes, n: int, path: str, sp: int, route: tuple[Any, ...] | None) -> int:
+        """Decode and handle line ``n`` (``sp``: its first space; ``route``: its stream's, None
+        when it does not start like a stream envelope); 1 when parsed, 0 when rejected."""
+        reject = self.rejects.reject
+        try:
+            recv = int(line[:sp]) if sp > 0 else -1
+        except ValueError:
+            recv = -1
+        if not _MIN_US <= recv < _MAX_US:
+            reject("empty_line" if not line.strip() else "bad_timestamp", path=path, line_no=n, text=line,
+                   field="local_time_us")
+            return 0
+        try:
+            obj = orjson.loads(line[sp + 1:])
+        except orjson.JSONDecodeError:
+            reject("bad_json", path=path, line_no=n, text=line)
+            return 0
+        try:
+            if route is None:
+                route = self._route_object(obj, recv)
+                if route is None:
+                    return 1
+            if route[0] == _DEPTH:
+                route[4](obj["data"], recv, route[3], n)
+            else:
+                self._handle(route, obj["data"], recv)
+        except KeyError as e:
+            reject("missing_field", path=path, line_no=n, text=line, field=str(e.args[0]))
+            return 0
+        except (ValueError, TypeError, IndexError, AttributeError) as e:
+            reject("bad_value", path=path, line_no=n, text=line, field=_line_error(e)[1])
+            return 0
+        return 1
 
     def _last_book_ticker(self, sym: _Symbol, n: int) -> bytes | None:
         """Payload of ``sym``'s latest bookTicker line before line ``n`` (one of the lines being
